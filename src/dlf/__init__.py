@@ -1,0 +1,12 @@
+"""dlf — deep learning foundations.
+
+The few-lines API of week 1 lives here; each week's pieces live in their own subpackage:
+`dlf.data` (week 2), `dlf.models` (week 3), `dlf.train` (weeks 4-5), `dlf.tasks` (projects).
+"""
+
+from dlf.core import DlfError, seed_everything
+from dlf.data import DataLoaders
+
+__version__ = "0.1.0"
+
+__all__ = ["DataLoaders", "DlfError", "__version__", "seed_everything"]

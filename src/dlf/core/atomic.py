@@ -1,0 +1,58 @@
+"""Atomic file writes: a kill at any moment leaves the old file or the new one, never half.
+
+The recipe is the classic one: write a temporary file in the same folder, flush and fsync
+it, then `os.replace` it over the target (atomic on POSIX and Windows). If anything fails,
+including running out of disk, the temporary file is removed and the target is untouched.
+"""
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from dlf.core.errors import DlfError
+
+
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike, mode: str = "wb", encoding: str | None = None
+) -> Iterator[IO]:
+    """Open a temporary file for writing; on success it replaces `path` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove_quietly(tmp)
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DlfError(
+                f"{path}: no space left on the device while writing; free some space and rerun "
+                "(the previous file, if any, is untouched)"
+            ) from e
+        raise
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)

@@ -1,0 +1,109 @@
+"""`DataLoaders`: a train and a valid loader that deliver batches on the device.
+
+Any iterable of batches works as a loader, a plain `torch.utils.data.DataLoader` included.
+A batch is a tuple: the first `n_inp` items go to the model, the rest to the loss.
+Batch transforms (augmentation, normalisation) run on the device, after the copy: one
+call per batch instead of one per item.
+"""
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+
+import torch
+
+from dlf.core.hardware import default_device
+
+Batch = tuple
+BatchTransform = Callable[[Batch], Batch]
+
+
+def to_device(x, device: torch.device, non_blocking: bool = False):
+    """Move a tensor, or tensors nested in tuples, lists and dicts, to `device`."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=non_blocking)
+    if isinstance(x, tuple | list):
+        return type(x)(to_device(o, device, non_blocking) for o in x)
+    if isinstance(x, dict):
+        return {k: to_device(v, device, non_blocking) for k, v in x.items()}
+    return x
+
+
+class DeviceLoader:
+    """Wraps a loader: copies each batch to `device`, then applies batch transforms.
+
+    On CUDA the copy of batch i+1 is issued (non-blocking, from pinned memory) before
+    batch i is handed out, so the copy overlaps the step. On CPU the copy is a no-op.
+    """
+
+    def __init__(
+        self,
+        loader: Iterable,
+        device: torch.device,
+        tfms: Sequence[BatchTransform] = (),
+    ) -> None:
+        self.loader, self.device, self.tfms = loader, torch.device(device), list(tfms)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    @property
+    def dataset(self):
+        return getattr(self.loader, "dataset", None)
+
+    def _prepare(self, batch) -> Batch:
+        batch = tuple(to_device(batch, self.device, non_blocking=True))
+        for tfm in self.tfms:
+            batch = tfm(batch)
+        return batch
+
+    def __iter__(self) -> Iterator[Batch]:
+        it = iter(self.loader)
+        if self.device.type != "cuda":
+            for batch in it:
+                yield self._prepare(batch)
+            return
+        nxt = next(it, None)
+        nxt = None if nxt is None else tuple(to_device(nxt, self.device, non_blocking=True))
+        while nxt is not None:
+            cur = nxt
+            raw = next(it, None)
+            nxt = None if raw is None else tuple(to_device(raw, self.device, non_blocking=True))
+            for tfm in self.tfms:
+                cur = tfm(cur)
+            yield cur
+
+
+class DataLoaders:
+    """A pair of loaders, `train` and `valid`, on one device.
+
+    `batch_tfms` run on every training batch; those without `train_only = True` (e.g.
+    normalisation) also run on validation batches. `vocab` names the classes, if any.
+    """
+
+    def __init__(
+        self,
+        train: Iterable,
+        valid: Iterable | None = None,
+        device: torch.device | str | None = None,
+        batch_tfms: Sequence[BatchTransform] = (),
+        n_inp: int = 1,
+        vocab: Sequence | None = None,
+    ) -> None:
+        self.device = torch.device(device) if device is not None else default_device()
+        self.batch_tfms = list(batch_tfms)
+        valid_tfms = [t for t in self.batch_tfms if not getattr(t, "train_only", False)]
+        self.train = DeviceLoader(train, self.device, self.batch_tfms)
+        self.valid = None if valid is None else DeviceLoader(valid, self.device, valid_tfms)
+        self.n_inp, self.vocab = n_inp, None if vocab is None else list(vocab)
+
+    def __getitem__(self, i: int) -> DeviceLoader | None:
+        return (self.train, self.valid)[i]
+
+    def one_batch(self) -> Batch:
+        """The first training batch, on the device, with batch transforms applied."""
+        return next(iter(self.train))
+
+    def __repr__(self) -> str:
+        n_valid = "none" if self.valid is None else len(self.valid)
+        return (
+            f"DataLoaders(train={len(self.train)} batches, valid={n_valid}, device={self.device})"
+        )

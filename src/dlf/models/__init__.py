@@ -1,0 +1,3 @@
+"""dlf.models"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""dlf.report"""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""dlf.tasks"""
+
+__all__: list[str] = []

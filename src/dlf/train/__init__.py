@@ -1,0 +1,3 @@
+"""dlf.train"""
+
+__all__: list[str] = []

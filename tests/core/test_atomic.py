@@ -1,0 +1,32 @@
+import errno
+
+import pytest
+
+from dlf.core import DlfError, atomic_write, atomic_write_text
+
+
+def test_atomic_write_replaces_whole_file(tmp_path):
+    p = tmp_path / "a.txt"
+    atomic_write_text(p, "old")
+    atomic_write_text(p, "new")
+    assert p.read_text() == "new"
+    assert [q.name for q in tmp_path.iterdir()] == ["a.txt"]  # no temporary left behind
+
+
+def test_failure_midway_keeps_old_file(tmp_path):
+    p = tmp_path / "a.txt"
+    atomic_write_text(p, "old")
+    with pytest.raises(RuntimeError), atomic_write(p, "w") as f:
+        f.write("half of the new")
+        raise RuntimeError("killed")
+    assert p.read_text() == "old"
+    assert [q.name for q in tmp_path.iterdir()] == ["a.txt"]
+
+
+def test_disk_full_is_one_clear_error_and_old_file_survives(tmp_path):
+    p = tmp_path / "weights.bin"
+    atomic_write_text(p, "old")
+    with pytest.raises(DlfError, match="no space left"), atomic_write(p, "w") as f:
+        f.write("x")
+        raise OSError(errno.ENOSPC, "No space left on device")
+    assert p.read_text() == "old"
