@@ -6,7 +6,8 @@ The few-lines API of week 1 lives here; each week's pieces live in their own sub
 
 from dlf.core import DlfError, seed_everything
 from dlf.data import DataLoaders
+from dlf.train import Learner, accuracy
 
 __version__ = "0.1.0"
 
-__all__ = ["DataLoaders", "DlfError", "__version__", "seed_everything"]
+__all__ = ["DataLoaders", "DlfError", "Learner", "__version__", "accuracy", "seed_everything"]

@@ -1,0 +1,53 @@
+"""`Checkpoint`: weights and a resumable state, at epoch ends and every N steps."""
+
+from pathlib import Path
+
+from dlf.train.callbacks.core import Callback
+from dlf.train.checkpoint import get_rng_state, save_checkpoint_state, save_weights
+
+
+class Checkpoint(Callback):
+    """Writes `folder/model.safetensors` and `folder/checkpoint/state.pt` (atomically).
+
+    The state holds the model, optimizer, grad scaler, every RNG, the position (epoch and
+    batches done) and each callback's own state, so `Learner.load_checkpoint` followed by
+    the same `fit*` call continues the run as if it had never stopped.
+    """
+
+    order = 80  # after the recorder has closed the epoch
+
+    def __init__(self, folder: str | Path, every_steps: int | None = None) -> None:
+        self.folder, self.every_steps = Path(folder), every_steps
+
+    @property
+    def state_path(self) -> Path:
+        return self.folder / "checkpoint" / "state.pt"
+
+    def after_step(self, learn) -> None:
+        if (
+            self.every_steps
+            and (learn.iter + 1) % self.every_steps == 0
+            and learn.iter + 1 < learn.n_iter
+        ):
+            self.save(learn, learn.iter + 1)
+
+    def after_epoch(self, learn) -> None:
+        save_weights(learn.model, self.folder / "model.safetensors")
+        self.save(learn, len(learn.dls.train))
+
+    def save(self, learn, iters_done: int) -> None:
+        state = {
+            "version": 1,
+            "model": learn.model.state_dict(),
+            "opt": learn.opt.state_dict(),
+            "scaler": learn.scaler.state_dict() if learn.scaler is not None else None,
+            "epoch": learn.epoch,
+            "iter": iters_done,
+            "n_iter": len(learn.dls.train),
+            "rng": get_rng_state(),
+            "epoch_rng": learn.epoch_rng,
+            "callbacks": {
+                type(c).__name__: c.state_dict() for c in learn.cbs if hasattr(c, "state_dict")
+            },
+        }
+        save_checkpoint_state(state, self.state_path)

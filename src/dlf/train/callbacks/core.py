@@ -1,0 +1,63 @@
+"""Callbacks, the events they can handle, and the named exceptions that cancel a stage.
+
+A callback is any object with methods named after events; each takes the learner as its
+one argument (`def after_batch(self, learn): ...`). `order` sorts callbacks: lower runs
+first. The learner builds its dispatch table once per `fit`, so an event that no callback
+handles costs one empty loop.
+"""
+
+STAGES = ("fit", "epoch", "train", "valid", "batch", "pred", "loss", "backward", "step")
+CANCELLABLE = ("fit", "epoch", "train", "valid", "batch", "step")
+
+EVENTS = (
+    tuple(f"before_{s}" for s in STAGES)
+    + tuple(f"after_{s}" for s in STAGES)
+    + tuple(f"after_cancel_{s}" for s in CANCELLABLE)
+)
+
+
+class Callback:
+    """Base class (optional): gives an `order` and a readable name."""
+
+    order = 0
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+    def state_dict(self) -> dict:
+        """What a resumable checkpoint must keep of this callback (default: nothing)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class CancelFitException(Exception):
+    """Stop training now; `after_cancel_fit` runs, then `fit` returns."""
+
+
+class CancelEpochException(Exception):
+    """Skip the rest of this epoch."""
+
+
+class CancelTrainException(Exception):
+    """Skip the rest of this epoch's training phase and go to validation."""
+
+
+class CancelValidException(Exception):
+    """Skip the rest of this epoch's validation."""
+
+
+class CancelBatchException(Exception):
+    """Skip the rest of this batch."""
+
+
+class CancelStepException(Exception):
+    """Skip this optimizer step and the zeroing of gradients (gradient accumulation)."""
+
+
+def build_dispatch(cbs) -> dict[str, tuple]:
+    """For each event, the bound methods that handle it, in callback order."""
+    ordered = sorted(cbs, key=lambda cb: getattr(cb, "order", 0))
+    return {ev: tuple(getattr(cb, ev) for cb in ordered if hasattr(cb, ev)) for ev in EVENTS}

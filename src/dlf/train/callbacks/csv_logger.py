@@ -1,0 +1,26 @@
+"""`CSVLogger`: `metrics.csv`, one row per epoch, rewritten whole and atomically."""
+
+import csv
+import io
+from pathlib import Path
+
+from dlf.core.atomic import atomic_write_text
+from dlf.train.callbacks.core import Callback
+
+
+class CSVLogger(Callback):
+    order = 70  # after the recorder has closed the epoch
+
+    def __init__(self, path: str | Path = "metrics.csv") -> None:
+        self.path = Path(path)
+
+    def after_epoch(self, learn) -> None:
+        rec = learn.recorder
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=rec.metric_names, lineterminator="\n")
+        writer.writeheader()
+        for row in rec.values:
+            writer.writerow(
+                {k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()}
+            )
+        atomic_write_text(self.path, buf.getvalue())

@@ -1,0 +1,121 @@
+"""`Recorder`: losses and metrics accumulated on the device, read once per epoch."""
+
+from time import perf_counter
+
+import torch
+
+from dlf.train.callbacks.core import Callback
+
+
+class Recorder(Callback):
+    """Keeps one row per epoch (`values`), per-batch training losses and learning rates
+    (`losses`, `lrs`), and speed figures (`stats`). Only `after_train`/`after_valid` read
+    numbers back from the device, once each per epoch."""
+
+    order = 50
+
+    def __init__(self) -> None:
+        self.values: list[dict] = []  # one row per epoch, kept across fit calls
+        self.losses: list[float] = []
+        self.lrs: list[float] = []
+        self.stats: list[dict] = []
+        self.last_valid: dict[str, float] = {}
+        self._batch_losses: list[torch.Tensor] = []
+
+    def reset(self) -> None:
+        self.__init__()
+
+    @property
+    def metric_names(self) -> list[str]:
+        return ["epoch", "train_loss", "valid_loss", *self._metric_names, "seconds"]
+
+    def before_fit(self, learn) -> None:
+        self._metric_names = [m.name for m in learn.metrics]
+
+    def before_epoch(self, learn) -> None:
+        self.t_epoch = perf_counter()
+        self.last_valid = {}
+
+    def before_train(self, learn) -> None:
+        self.t_phase = perf_counter()
+        self.loss_sum, self.count = torch.zeros((), device=learn.device), 0
+        self._batch_losses = []
+        self._in_train = True
+        partial, self._resume_partial = getattr(self, "_resume_partial", None), None
+        if partial:  # resuming in the middle of an epoch: continue its sums
+            self.loss_sum, self.count = partial["loss_sum"].to(learn.device), partial["count"]
+            if "batch_losses" in partial:
+                self._batch_losses = list(partial["batch_losses"].to(learn.device))
+
+    def before_valid(self, learn) -> None:
+        self.t_phase = perf_counter()
+        self.loss_sum, self.count = torch.zeros((), device=learn.device), 0
+        for m in learn.metrics:
+            m.reset()
+
+    def after_batch(self, learn) -> None:
+        n = learn.xb[0].shape[0]
+        if learn.loss is not None:
+            self.loss_sum += learn.loss.detach().float() * n
+        self.count += n
+        if learn.training:
+            self._batch_losses.append(learn.loss.detach())
+            self.lrs.append(learn.opt.param_groups[-1]["lr"])
+        elif learn.yb:
+            for m in learn.metrics:
+                m.update(learn.pred, *learn.yb)
+
+    def after_train(self, learn) -> None:
+        self._in_train = False
+        seconds = perf_counter() - self.t_phase
+        self.train_loss = (self.loss_sum / max(1, self.count)).item()
+        self.losses += (
+            torch.stack(self._batch_losses).float().tolist() if self._batch_losses else []
+        )
+        self._batch_losses = []
+        self.stats.append(
+            {
+                "epoch": len(self.values),
+                "train_seconds": seconds,
+                "items_per_second": self.count / seconds if seconds > 0 else float("nan"),
+                "data_wait_share": learn.data_wait / seconds if seconds > 0 else float("nan"),
+            }
+        )
+
+    def after_valid(self, learn) -> None:
+        valid = {
+            "valid_loss": (self.loss_sum / max(1, self.count)).item() if learn.yb else float("nan")
+        }
+        for m in learn.metrics:
+            valid[m.name] = float(m.compute())
+        self.last_valid = valid
+
+    def after_epoch(self, learn) -> None:
+        row = {"epoch": len(self.values), "train_loss": self.train_loss}
+        row["valid_loss"] = self.last_valid.get("valid_loss", float("nan"))
+        for name in self._metric_names:
+            row[name] = self.last_valid.get(name, float("nan"))
+        row["seconds"] = perf_counter() - self.t_epoch
+        self.values.append(row)
+
+    def state_dict(self) -> dict:
+        partial = {}
+        if getattr(self, "_in_train", False):
+            partial = {"loss_sum": self.loss_sum.detach().cpu(), "count": self.count}
+            if self._batch_losses:
+                partial["batch_losses"] = torch.stack(self._batch_losses).detach().cpu()
+        return {
+            "values": self.values,
+            "losses": self.losses,
+            "lrs": self.lrs,
+            "stats": self.stats,
+            "partial": partial,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.values, self.losses = list(state["values"]), list(state["losses"])
+        self.lrs, self.stats = list(state["lrs"]), list(state["stats"])
+        self._resume_partial = state.get("partial") or None
+
+    def after_cancel_train(self, learn) -> None:
+        self.after_train(learn)

@@ -1,0 +1,451 @@
+"""The Learner: a model, its data, a loss and an optimizer, and the training loop.
+
+The loop reads top to bottom:
+
+    fit -> epoch -> train (all batches) -> valid (all batches)
+    batch -> pred -> loss -> backward -> step
+
+Each stage is wrapped by `before_<stage>` / `after_<stage>` events that callbacks handle
+(see `callbacks/core.py`), and the stages fit, epoch, train, valid, batch and step can be
+cancelled with their named exceptions. Nothing here reads a value back from the device
+(no `.item()`): callbacks that report numbers do so at their own intervals.
+"""
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from time import perf_counter
+
+import torch
+from torch import nn
+
+from dlf.core.errors import DlfError
+from dlf.core.hardware import resolve_precision
+from dlf.data.loaders import DataLoaders
+from dlf.train.callbacks.core import (
+    CancelBatchException,
+    CancelEpochException,
+    CancelFitException,
+    CancelStepException,
+    CancelTrainException,
+    CancelValidException,
+    build_dispatch,
+)
+from dlf.train.callbacks.gather import GatherPreds
+from dlf.train.callbacks.progress import ProgressCallback
+from dlf.train.callbacks.recorder import Recorder
+from dlf.train.callbacks.schedule import ParamScheduler
+from dlf.train.checkpoint import get_rng_state, load_checkpoint_state, restore_rng_state
+from dlf.train.hyper import set_hyper
+from dlf.train.metrics import as_metric
+from dlf.train.schedule import flat_cos_lr, one_cycle_lr, one_cycle_mom
+
+_CANCEL = {
+    "fit": CancelFitException,
+    "epoch": CancelEpochException,
+    "train": CancelTrainException,
+    "valid": CancelValidException,
+    "batch": CancelBatchException,
+    "step": CancelStepException,
+}
+
+
+def default_opt_func(params, lr: float) -> torch.optim.Optimizer:
+    """AdamW with fastai's defaults; torch's fused kernel where the device has one."""
+    return torch.optim.AdamW(
+        params, lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True
+    )
+
+
+def default_splitter(model: nn.Module) -> list[list[nn.Parameter]]:
+    """The model's own `param_groups()` (stem to head) if it has one, else a single group."""
+    if hasattr(model, "param_groups"):
+        return [list(g) for g in model.param_groups()]
+    return [list(model.parameters())]
+
+
+def has_conv(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+@dataclass
+class Resume:
+    """Where a checkpoint left off: `iter` batches of epoch `epoch` were done."""
+
+    epoch: int
+    iter: int
+    rng: dict
+    epoch_rng: dict | None
+
+
+class Learner:
+    """Trains `model` on `dls` with `loss_func`; see the module docstring for the loop."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dls: DataLoaders,
+        loss_func: Callable,
+        opt_func: Callable = default_opt_func,
+        lr: float = 1e-3,
+        metrics: Sequence = (),
+        cbs: Sequence = (),
+        precision: str = "auto",
+        channels_last: bool | None = None,
+        splitter: Callable = default_splitter,
+        default_cbs: bool = True,
+        train_bn: bool = True,
+        logger: Callable[[str], None] = print,
+    ) -> None:
+        self.dls, self.loss_func, self.opt_func, self.lr = dls, loss_func, opt_func, lr
+        self.device = dls.device
+        self.precision = resolve_precision(precision, self.device)
+        if (
+            channels_last is None
+        ):  # fp32 keeps the default layout so it matches a plain loop bit for bit
+            channels_last = (
+                self.precision.autocast and has_conv(model) and self.device.type != "mps"
+            )
+        self.channels_last = channels_last
+        model = model.to(self.device)
+        self.model = model.to(memory_format=torch.channels_last) if channels_last else model
+        self.metrics = [as_metric(m) for m in metrics]
+        self.splitter, self.train_bn, self.logger = splitter, train_bn, logger
+        self.opt: torch.optim.Optimizer | None = None
+        self.scaler = (
+            torch.amp.GradScaler(self.device.type) if self.precision.needs_scaler else None
+        )
+        self.recorder = Recorder() if default_cbs else None
+        self.cbs: list = [self.recorder, ProgressCallback()] if default_cbs else []
+        self.cbs += list(cbs)
+        self.training, self.epoch, self.iter, self.n_epochs = False, 0, 0, 0
+        self.epoch_rng: dict | None = None
+        self.loss = self.pred = None
+        self.data_wait = 0.0
+        self._resume: Resume | None = None
+        self.log(
+            f"device {self.device}, precision {self.precision.name}"
+            + (" autocast" if self.precision.autocast else "")
+            + (", channels_last" if self.channels_last else "")
+        )
+
+    # ---------------------------------------------------------------- small helpers
+    def log(self, msg: str) -> None:
+        self.logger(msg)
+
+    def cb(self, kind: type):
+        """The first callback of type `kind`, or None."""
+        return next((c for c in self.cbs if isinstance(c, kind)), None)
+
+    def autocast(self):
+        if not self.precision.autocast:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.precision.autocast_dtype)
+
+    def _event(self, name: str) -> None:
+        for f in self._dispatch[name]:
+            f(self)
+
+    def _with(self, stage: str, body: Callable[[], None]) -> None:
+        try:
+            self._event(f"before_{stage}")
+            body()
+            self._event(f"after_{stage}")
+        except _CANCEL[stage]:
+            self._event(f"after_cancel_{stage}")
+
+    # ---------------------------------------------------------------- parameters
+    def param_groups(self) -> list[list[nn.Parameter]]:
+        return self.splitter(self.model)
+
+    def create_opt(self) -> None:
+        groups = [{"params": g} for g in self.param_groups()]
+        self.opt = self.opt_func(groups, self.lr)
+
+    def lr_per_group(self, lr: float | slice) -> list[float]:
+        """A float for every group, or fastai's slice: slice(hi) gives hi/10 to all but the
+        head; slice(lo, hi) spaces the groups geometrically from lo to hi."""
+        n = len(self.param_groups())
+        if not isinstance(lr, slice):
+            return [float(lr)] * n
+        if lr.start is None:
+            return [lr.stop / 10] * (n - 1) + [lr.stop]
+        if n == 1:
+            return [lr.stop]
+        step = (lr.stop / lr.start) ** (1 / (n - 1))
+        return [lr.start * step**i for i in range(n)]
+
+    def freeze_to(self, n: int) -> None:
+        """Train only the groups from `n` on (norm layers keep training if `train_bn`)."""
+        groups = self.param_groups()
+        norm_params = set()
+        if self.train_bn:
+            for m in self.model.modules():
+                if isinstance(m, nn.modules.batchnorm._NormBase | nn.GroupNorm | nn.LayerNorm):
+                    norm_params.update(id(p) for p in m.parameters(recurse=False))
+        for i, g in enumerate(groups):
+            frozen = i < (n % len(groups) if n < 0 else n)
+            for p in g:
+                p.requires_grad_(not frozen or id(p) in norm_params)
+
+    def freeze(self) -> None:
+        self.freeze_to(-1)
+
+    def unfreeze(self) -> None:
+        self.freeze_to(0)
+
+    # ---------------------------------------------------------------- the loop
+    def fit(self, n_epochs: int, lr: float | slice | None = None, cbs: Sequence = ()) -> None:
+        """Train for `n_epochs` at a constant `lr` (plus whatever schedule `cbs` bring)."""
+        if self.opt is None:
+            self.create_opt()
+        if lr is not None:
+            set_hyper(self.opt, "lr", self.lr_per_group(lr))
+        self._fit(n_epochs, [*self.cbs, *cbs])
+
+    def _fit(self, n_epochs: int, cbs: Iterable) -> None:
+        self.n_epochs = n_epochs
+        self._dispatch = build_dispatch([c for c in cbs if c is not None])
+        resume, self._resume = self._resume, None
+        start = 0
+        if resume is not None:
+            start = resume.epoch
+            if resume.iter == 0:
+                restore_rng_state(resume.rng)
+        self._skip = resume
+        self._with("fit", lambda: self._do_fit(start))
+
+    def _do_fit(self, start_epoch: int) -> None:
+        for epoch in range(start_epoch, self.n_epochs):
+            self.epoch = epoch
+            self._with("epoch", self._do_epoch)
+
+    def _do_epoch(self) -> None:
+        self._with("train", self._do_train)
+        if self.dls.valid is not None:
+            self._with("valid", self._do_valid)
+
+    def _do_train(self) -> None:
+        self.training, self.dl = True, self.dls.train
+        self.model.train()
+        self._all_batches()
+
+    def _do_valid(self) -> None:
+        self.training, self.dl = False, self.dls.valid
+        self.model.eval()
+        # Validation must not change training: its loader would otherwise draw from the RNG
+        # that orders the next epoch, so whether you validate would change the trajectory.
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            self._all_batches()
+
+    def _all_batches(self) -> None:
+        self.n_iter, self.iter, self.data_wait = len(self.dl), 0, 0.0
+        skip = self._skip if self.training else None
+        if skip is not None:
+            self._skip = None
+            restore_rng_state(skip.epoch_rng)  # the data order of the interrupted epoch
+        if self.training:
+            self.epoch_rng = get_rng_state()  # fixes this epoch's data order, for checkpoints
+        it = iter(self.dl)
+        if skip is not None:
+            for _ in range(skip.iter):
+                next(it)
+            self.iter = skip.iter
+            restore_rng_state(skip.rng)
+        while True:
+            t = perf_counter()
+            batch = next(it, None)
+            self.data_wait += perf_counter() - t
+            if batch is None:
+                break
+            self.batch = batch
+            self._with("batch", self._do_batch)
+            self.iter += 1
+
+    def _do_batch(self) -> None:
+        n = self.dls.n_inp
+        self.xb, self.yb = self.batch[:n], self.batch[n:]
+        with self.autocast():
+            self._event("before_pred")
+            self.pred = self.model(*self.xb)
+            self._event("after_pred")
+            if not self.yb:  # inference on unlabelled data
+                self.loss = None
+                return
+            self._event("before_loss")
+            self.loss = self.loss_grad = self.loss_func(self.pred, *self.yb)
+            self._event("after_loss")
+        if not self.training:
+            return
+        self._event("before_backward")
+        (self.scaler.scale(self.loss_grad) if self.scaler else self.loss_grad).backward()
+        self._event("after_backward")
+        self._with("step", self._do_step)
+
+    def _do_step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        else:
+            self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+
+    def unscale_grads(self) -> None:
+        """Bring fp16-scaled gradients back to their true size (before clipping them)."""
+        if self.scaler is not None:
+            self.scaler.unscale_(self.opt)
+
+    # ---------------------------------------------------------------- schedules
+    def fit_one_cycle(
+        self,
+        n_epochs: int,
+        lr_max: float | slice | None = None,
+        div: float = 25.0,
+        div_final: float = 1e5,
+        pct_start: float = 0.25,
+        moms: tuple[float, float, float] = (0.95, 0.85, 0.95),
+        cbs: Sequence = (),
+    ) -> None:
+        """Leslie Smith's one-cycle policy with fastai's defaults."""
+        lrs = self.lr_per_group(self.lr if lr_max is None else lr_max)
+        sched = ParamScheduler(
+            {
+                "lr": [one_cycle_lr(lr, div, div_final, pct_start) for lr in lrs],
+                "mom": one_cycle_mom(moms, pct_start),
+            }
+        )
+        self.fit(n_epochs, cbs=[sched, *cbs])
+
+    def fit_flat_cos(
+        self,
+        n_epochs: int,
+        lr: float | slice | None = None,
+        pct_start: float = 0.75,
+        div_final: float = 1e5,
+        cbs: Sequence = (),
+    ) -> None:
+        """Flat learning rate, then cosine annealing (good with RAdam/Lookahead)."""
+        lrs = self.lr_per_group(self.lr if lr is None else lr)
+        sched = ParamScheduler({"lr": [flat_cos_lr(lr, pct_start, div_final) for lr in lrs]})
+        self.fit(n_epochs, cbs=[sched, *cbs])
+
+    def fine_tune(
+        self,
+        epochs: int,
+        base_lr: float = 2e-3,
+        freeze_epochs: int = 1,
+        lr_mult: float = 100,
+        pct_start: float = 0.3,
+        div: float = 5.0,
+        cbs: Sequence = (),
+    ) -> None:
+        """fastai's transfer-learning recipe: train the head frozen, then all with
+        discriminative learning rates (the stem gets base_lr/lr_mult)."""
+        self.freeze()
+        self.fit_one_cycle(freeze_epochs, slice(base_lr), pct_start=0.99, cbs=cbs)
+        base_lr /= 2
+        self.unfreeze()
+        self.fit_one_cycle(
+            epochs, slice(base_lr / lr_mult, base_lr), pct_start=pct_start, div=div, cbs=cbs
+        )
+
+    def lr_find(
+        self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100, stop_div: bool = True
+    ):
+        """Sweep the learning rate exponentially; see `dlf.train.lr_find`."""
+        from dlf.train.lr_find import LRFinder  # the finder is a callback that drives this learner
+
+        if self.opt is None:
+            self.create_opt()
+        finder = LRFinder(start_lr, end_lr, num_it, stop_div)
+        n_epochs = math.ceil(num_it / max(1, len(self.dls.train)))
+        self._fit(n_epochs, [finder, *(c for c in self.cbs if isinstance(c, ProgressCallback))])
+        self.lr_finder = finder
+        return finder.suggestions()
+
+    # ---------------------------------------------------------------- inference
+    def _run_valid(self, dl, cbs: Sequence = ()) -> None:
+        self._dispatch = build_dispatch([c for c in [*self.cbs, *cbs] if c is not None])
+        self.training, self.dl = False, dl
+        self.model.eval()
+
+        def body():
+            with torch.no_grad():
+                self._all_batches()
+
+        self._with("valid", body)
+
+    def validate(self, dl=None) -> dict[str, float]:
+        """Loss and metrics on `dl` (default: the validation set)."""
+        if self.recorder is None:
+            raise DlfError(
+                "validate() needs the Recorder (create the Learner with default_cbs=True)"
+            )
+        self._run_valid(dl if dl is not None else self.dls.valid)
+        return dict(self.recorder.last_valid)
+
+    def get_preds(
+        self, dl=None, act: Callable | None = None, with_input: bool = False
+    ) -> tuple[torch.Tensor, ...]:
+        """Predictions (and targets, when the loader has them) for every item, on the CPU."""
+        gather = GatherPreds(with_input=with_input)
+        self._run_valid(dl if dl is not None else self.dls.valid, [gather])
+        preds, *rest = gather.result()
+        if act is not None:
+            preds = act(preds)
+        return (preds, *rest)
+
+    def predict(self, item):
+        """Predict one raw item; decoded through the dataset and the vocab when they allow."""
+        loader = self.dls.valid if self.dls.valid is not None else self.dls.train
+        ds = loader.dataset
+        x = ds.encode_item(item) if hasattr(ds, "encode_item") else torch.as_tensor(item)
+        (xb,) = loader._prepare((x[None],))[: self.dls.n_inp]
+        self.model.eval()
+        with torch.no_grad(), self.autocast():
+            out = self.model(xb)[0].float().cpu()
+        if self.dls.vocab is None:
+            return out
+        probs = out.softmax(-1)
+        idx = int(probs.argmax())
+        return self.dls.vocab[idx], idx, probs
+
+    # ---------------------------------------------------------------- saving
+    def save(self, path: str | Path) -> Path:
+        """Weights only, as safetensors (safe to share: loading runs no code)."""
+        from dlf.train.checkpoint import save_weights
+
+        return save_weights(self.model, path)
+
+    def load(self, path: str | Path, strict: bool = True) -> "Learner":
+        from dlf.train.checkpoint import load_weights
+
+        load_weights(self.model, path, strict=strict)
+        return self
+
+    def load_checkpoint(self, path: str | Path) -> Resume:
+        """Restore a resumable checkpoint; the next `fit*` call continues where it stopped."""
+        if self.opt is None:
+            self.create_opt()
+        state = load_checkpoint_state(path)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        by_name = {type(c).__name__: c for c in self.cbs if hasattr(c, "load_state_dict")}
+        for name, cb_state in state.get("callbacks", {}).items():
+            if name in by_name:
+                by_name[name].load_state_dict(cb_state)
+        epoch, it = state["epoch"], state["iter"]
+        if it >= state["n_iter"]:  # saved at the end of an epoch: start the next one
+            epoch, it = epoch + 1, 0
+        self._resume = Resume(epoch, it, state["rng"], state.get("epoch_rng"))
+        return self._resume
+
+    def __repr__(self) -> str:
+        return (
+            f"Learner({type(self.model).__name__}, {self.dls!r}, loss={getattr(self.loss_func, '__name__', self.loss_func)}, "
+            f"precision={self.precision.name})"
+        )
