@@ -23,9 +23,11 @@ class Checkpoint(Callback):
     def state_path(self) -> Path:
         return self.folder / "checkpoint" / "state.pt"
 
-    def after_step(self, learn) -> None:
+    def after_batch(self, learn) -> None:
+        # after_batch, not after_step: the recorder (lower order) has counted this batch by now
         if (
-            self.every_steps
+            learn.training
+            and self.every_steps
             and (learn.iter + 1) % self.every_steps == 0
             and learn.iter + 1 < learn.n_iter
         ):
