@@ -223,22 +223,19 @@ class Learner:
             self._with("epoch", self._do_epoch)
 
     def _do_epoch(self) -> None:
-        self._with("train", self._do_train)
-        if self.dls.valid is not None:
-            self._with("valid", self._do_valid)
-
-    def _do_train(self) -> None:
         self.training, self.dl = True, self.dls.train
         self.model.train()
-        self._all_batches()
+        self._with("train", self._all_batches)
+        if self.dls.valid is not None:
+            self._validate(self.dls.valid)
 
-    def _do_valid(self) -> None:
-        self.training, self.dl = False, self.dls.valid
+    def _validate(self, dl) -> None:
+        self.training, self.dl = False, dl
         self.model.eval()
         # Validation must not change training: its loader would otherwise draw from the RNG
         # that orders the next epoch, so whether you validate would change the trajectory.
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            self._all_batches()
+            self._with("valid", self._all_batches)
 
     def _all_batches(self) -> None:
         self.n_iter, self.iter, self.data_wait = len(self.dl), 0, 0.0
@@ -368,14 +365,7 @@ class Learner:
     # ---------------------------------------------------------------- inference
     def _run_valid(self, dl, cbs: Sequence = ()) -> None:
         self._dispatch = build_dispatch([c for c in [*self.cbs, *cbs] if c is not None])
-        self.training, self.dl = False, dl
-        self.model.eval()
-
-        def body():
-            with torch.no_grad():
-                self._all_batches()
-
-        self._with("valid", body)
+        self._validate(dl)
 
     def validate(self, dl=None) -> dict[str, float]:
         """Loss and metrics on `dl` (default: the validation set)."""
