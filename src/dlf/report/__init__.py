@@ -1,3 +1,5 @@
-"""dlf.report"""
+"""Reports for the meetup: one self-contained HTML page per run, and runs side by side."""
 
-__all__: list[str] = []
+from dlf.report.html import compare_runs, render_run_report, write_run_report
+
+__all__ = ["compare_runs", "render_run_report", "write_run_report"]

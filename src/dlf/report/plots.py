@@ -1,0 +1,98 @@
+"""Plots for run reports, rendered to PNG bytes with matplotlib's Agg backend (no display)."""
+
+import io
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")  # reports are written from scripts and servers: never open a window
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def plot_curves(
+    rows: Sequence[dict], metric_names: Sequence[str], runs: Sequence[str] | None = None
+) -> bytes:
+    """Loss (left) and metrics (right) per epoch. `rows` may hold several runs (a `run` key)."""
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 3.6))
+    groups = {}
+    for r in rows:
+        groups.setdefault(r.get("run", ""), []).append(r)
+    for run, rs in groups.items():
+        epochs = [r["epoch"] for r in rs]
+        prefix = f"{run} " if run else ""
+        ax_loss.plot(epochs, [r["train_loss"] for r in rs], marker="o", label=f"{prefix}train")
+        ax_loss.plot(epochs, [r["valid_loss"] for r in rs], marker="o", label=f"{prefix}valid")
+        for m in metric_names:
+            ax_metric.plot(epochs, [r.get(m, np.nan) for r in rs], marker="o", label=f"{prefix}{m}")
+    ax_loss.set(title="loss", xlabel="epoch")
+    ax_metric.set(title="metrics", xlabel="epoch")
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def plot_schedule(lrs: Sequence[float], losses: Sequence[float]) -> bytes:
+    """Learning rate and training loss per step."""
+    fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.2))
+    ax_lr.plot(lrs)
+    ax_lr.set(title="learning rate (head group)", xlabel="step")
+    ax_loss.plot(losses, alpha=0.4, label="batch")
+    if len(losses) > 10:
+        k = max(2, len(losses) // 30)
+        smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
+        ax_loss.plot(np.arange(k - 1, len(losses)), smooth, label=f"mean of {k}")
+    ax_loss.set(title="training loss", xlabel="step")
+    ax_loss.legend(fontsize=8)
+    for ax in (ax_lr, ax_loss):
+        ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def plot_confusion(matrix: np.ndarray, labels: Sequence[str]) -> bytes:
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(labels), 0.8 + 0.6 * len(labels)))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set(xlabel="predicted", ylabel="actual", title="confusion matrix")
+    top = matrix.max() if matrix.size else 0
+    for i in range(matrix.shape[0]):
+        for j in range(matrix.shape[1]):
+            color = "white" if matrix[i, j] > top / 2 else "black"
+            ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=color, fontsize=9)
+    return _png(fig)
+
+
+def plot_samples(samples: Sequence[dict], cols: int = 6) -> bytes:
+    """A grid of images titled 'true / pred'; each sample has `image` (HxWx3 or HxW uint8),
+    `title`, and optionally `mask` (HxW bool) drawn as an overlay and `bad` (red title)."""
+    n = max(1, len(samples))
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, s in zip(axes.flat, samples):
+        img = np.asarray(s["image"])
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+        if s.get("mask") is not None:
+            ax.imshow(
+                np.ma.masked_where(~np.asarray(s["mask"], bool), np.ones(img.shape[:2])),
+                cmap="autumn",
+                alpha=0.4,
+            )
+        if s.get("pred_mask") is not None:
+            ax.contour(
+                np.asarray(s["pred_mask"], float), levels=[0.5], colors="cyan", linewidths=0.8
+            )
+        ax.set_title(s.get("title", ""), fontsize=8, color="red" if s.get("bad") else "black")
+    return _png(fig)
