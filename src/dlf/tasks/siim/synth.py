@@ -18,6 +18,7 @@ Everything is vectorised numpy over the whole image (no per-pixel loops).
 """
 
 import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -149,7 +150,7 @@ def _vessel_fan(rng, du, dv, size):
     r = np.hypot(du, dv)
     theta = np.arctan2(dv, du)
     # Tabulate intensity over (angle, distance) once, then look each pixel up in the table.
-    n_theta, n_r, r_max, k = 720, 64, 0.45, 70
+    n_theta, n_r, r_max, k = min(720, 2 * size), min(64, size // 2), 0.45, 70
     angles = np.linspace(-np.pi, np.pi, n_theta, dtype=np.float32)[:, None, None]
     dist = np.linspace(0, r_max, n_r, dtype=np.float32)[None, :, None]
     # Mostly towards the chest wall (angle 0), some up and down, few into the mediastinum.
@@ -232,7 +233,7 @@ def dicom_bytes(image: np.ndarray, study: str, series: str, instance: str, rng) 
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, instance
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-    ds.PatientID = ds.PatientName = f"synth-{instance.split('.')[-3]}"
+    ds.PatientID = ds.PatientName = f"synth-{zlib.crc32(instance.encode()):08x}"
     ds.PatientAge, ds.PatientSex = f"{rng.integers(18, 90):03d}Y", str(rng.choice(["M", "F"]))
     ds.Modality, ds.BodyPartExamined = "CR", "CHEST"
     ds.ViewPosition = str(rng.choice(["PA", "AP"]))
