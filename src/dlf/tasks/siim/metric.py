@@ -1,0 +1,85 @@
+"""The SIIM-ACR metric: the mean over images of the Dice coefficient.
+
+    Dice(X, Y) = 2 |X ∩ Y| / (|X| + |Y|)      X truth pixels, Y predicted pixels
+    both empty -> 1;  one empty, the other not -> 0  (the formula gives 0 there anyway)
+
+About 3/4 of the images have an empty truth, so predicting nothing already scores that
+share; `evaluate_siim` therefore also reports the Dice over the images that do have
+pneumothorax, where a model shows what it has learnt.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlf.core import DlfError
+from dlf.tasks.siim.files import read_submission, read_train_rle
+from dlf.tasks.siim.rle import EMPTY, rle_decode, rle_decode_union
+
+
+def dice_per_image(
+    truth: torch.Tensor | np.ndarray, pred: torch.Tensor | np.ndarray
+) -> torch.Tensor:
+    """Dice of each image in a batch of (N, H, W) masks (nonzero = inside): a (N,) float tensor.
+
+    Stays on the tensors' device, so a training loop can call it without a sync.
+    """
+    truth, pred = torch.as_tensor(truth), torch.as_tensor(pred)
+    if truth.shape != pred.shape:
+        raise ValueError(f"truth {tuple(truth.shape)} and prediction {tuple(pred.shape)} differ")
+    t = truth.reshape(truth.shape[0], -1) != 0
+    p = pred.reshape(pred.shape[0], -1) != 0
+    both = (t & p).sum(1, dtype=torch.float64)
+    total = t.sum(1, dtype=torch.float64) + p.sum(1, dtype=torch.float64)
+    return torch.where(total == 0, 1.0, 2 * both / total.clamp(min=1))
+
+
+def evaluate_siim(
+    truth_csv: str | Path, pred_csv: str | Path, height: int = 1024, width: int = 1024
+) -> dict[str, float]:
+    """Score a submission against a truth file (train-rle style: several rows per image allowed).
+
+    Returns `dice` (the competition score), `dice_positive` (over images whose truth is not
+    empty; nan if none), `dice_negative` (over the empty ones: the share predicted empty),
+    `empty_share` (share of images with empty truth) and `n_images`.
+    """
+    truth = read_train_rle(truth_csv, height, width)
+    pred = read_submission(pred_csv, height, width)
+    missing = [i for i in truth if i not in pred]
+    if missing:
+        raise DlfError(
+            f"{pred_csv}: no row for {len(missing)} image(s) of {truth_csv}, first {missing[0]}; "
+            "a submission has one row per test image (-1 when empty)"
+        )
+    extra = [i for i in pred if i not in truth]
+    if extra:
+        raise DlfError(
+            f"{pred_csv}: {len(extra)} ImageId(s) not in {truth_csv}, first {extra[0]}; "
+            "is this the submission for that truth file?"
+        )
+    if not truth:
+        raise DlfError(f"{truth_csv}: no images to score")
+    scores = np.empty(len(truth))
+    positive = np.empty(len(truth), dtype=bool)
+    for k, (image_id, instances) in enumerate(truth.items()):
+        positive[k] = any(_has_pixels(r) for r in instances)
+        guessed = _has_pixels(pred[image_id])
+        if not positive[k] or not guessed:  # at least one side empty: no decoding needed
+            scores[k] = float(positive[k] == guessed)
+            continue
+        t = rle_decode_union(instances, height, width, f"{truth_csv} {image_id}")
+        p = rle_decode(pred[image_id], height, width, f"{pred_csv} {image_id}")
+        scores[k] = dice_per_image(t[None], p[None])[0].item()
+    return {
+        "dice": float(scores.mean()),
+        "dice_positive": float(scores[positive].mean()) if positive.any() else float("nan"),
+        "dice_negative": float(scores[~positive].mean()) if (~positive).any() else float("nan"),
+        "empty_share": float(1 - positive.mean()),
+        "n_images": len(truth),
+    }
+
+
+def _has_pixels(rle: str) -> bool:
+    # "-1" is the usual empty mask, but runs of length 0 ("5 0") are empty too.
+    return rle != EMPTY and any(int(n) > 0 for n in rle.split()[1::2])
