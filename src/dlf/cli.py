@@ -1,25 +1,197 @@
-"""The `dlf` command."""
+"""The `dlf` command: one verb per step of a Kaggle project, shared by every task.
+
+    dlf synth TASK DIR [--n N] [--seed S]
+    dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
+                   [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--resume] [--overwrite]
+    dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N]
+    dlf evaluate TASK --truth FILE --pred FILE
+    dlf summary ARCH [--size PX]
+    dlf env
+    dlf report RUN [RUN ...] [--out FILE]
+
+Bad input or a bad argument ends with one line on stderr and exit status 2 (`--debug`
+shows the traceback instead).
+"""
 
 import argparse
 import sys
+from pathlib import Path
 
 from dlf.core.errors import DlfError
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors: one line, status 2
+        raise DlfError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+def _task_arg(p: argparse.ArgumentParser) -> None:
+    from dlf.tasks.registry import list_tasks
+
+    p.add_argument("task", metavar="TASK", help=f"one of: {', '.join(list_tasks())}")
+
+
+def cmd_synth(args) -> None:
+    from dlf.tasks.registry import get_task
+    from dlf.tasks.runner import synth
+
+    folder = synth(get_task(args.task), Path(args.dir), args.n, args.seed)
+    print(f"wrote a synthetic {args.task} dataset to {folder}")
+
+
+def cmd_train(args) -> None:
+    from dlf.tasks.base import TrainConfig
+    from dlf.tasks.registry import get_task
+    from dlf.tasks.runner import train
+
+    task = get_task(args.task)
+    options = dict(kv.split("=", 1) for kv in args.option or [])
+    cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
+                      size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
+                      checkpoint_every=args.checkpoint_every, options=options)  # fmt: skip
+    train(task, cfg, resume=args.resume, overwrite=args.overwrite)
+
+
+def cmd_predict(args) -> None:
+    from dlf.tasks.registry import get_task
+    from dlf.tasks.runner import predict
+
+    predict(
+        get_task(args.task),
+        Path(args.run),
+        args.data and Path(args.data),
+        args.out and Path(args.out),
+        args.tta,
+    )
+
+
+def cmd_evaluate(args) -> None:
+    from dlf.tasks.registry import get_task
+    from dlf.tasks.runner import evaluate
+
+    task = get_task(args.task)
+    value = evaluate(task, Path(args.truth), Path(args.pred))
+    print(f"{task.metric_name} {value:.6f}")
+
+
+def cmd_summary(args) -> None:
+    from dlf.models.summary import summary_main
+
+    print(summary_main(args.arch, args.size, in_chans=args.in_chans, num_classes=args.num_classes))
+
+
+def cmd_env(args) -> None:
+    from dlf.data.env import env_report
+
+    print(env_report())
+
+
+def cmd_report(args) -> None:
+    from dlf.report.html import compare_runs
+
+    out = compare_runs([Path(r) for r in args.runs], Path(args.out))
+    print(f"wrote {out}")
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a whole number") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{s} must be positive")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"{s} must be positive")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dlf", description="deep learning foundations")
+    parser = _Parser(
+        prog="dlf", description="deep learning foundations: Kaggle projects, week by week"
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
-    parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("synth", help="write a small dataset in the competition's real layout")
+    _task_arg(p)
+    p.add_argument("dir")
+    p.add_argument("--n", type=_positive_int, default=None, help="number of training items")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser(
+        "train", help="train a task; without --data, on the embedded synthetic dataset"
+    )
+    _task_arg(p)
+    p.add_argument("--data", help="the competition's folder (default: embedded synthetic data)")
+    p.add_argument("--out", help="run folder (default: runs/TASK)")
+    p.add_argument("--epochs", type=_positive_int)
+    p.add_argument("--arch", help="a model name from `dlf.models.list_models()`")
+    p.add_argument("--size", type=_positive_int, help="image size in pixels")
+    p.add_argument("--bs", type=_positive_int, help="batch size")
+    p.add_argument(
+        "--lr", type=_positive_float, help="maximum learning rate of the one-cycle schedule"
+    )
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    p.add_argument("--checkpoint-every", type=_positive_int, help="also checkpoint every N steps")
+    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a task-specific setting")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="write the competition's submission file")
+    _task_arg(p)
+    p.add_argument("--run", required=True, help="a run folder written by `dlf train`")
+    p.add_argument("--data", help="the competition's folder (default: the run's)")
+    p.add_argument("--out", help="submission file (default: RUN/submission.csv)")
+    p.add_argument(
+        "--tta", type=_positive_int, default=1, help="test-time augmentation passes (flips)"
+    )
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="score a submission with the competition's metric")
+    _task_arg(p)
+    p.add_argument("--truth", required=True)
+    p.add_argument("--pred", required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("summary", help="layers, output shapes, parameters and FLOPs of a model")
+    p.add_argument("arch")
+    p.add_argument("--size", type=_positive_int, default=224)
+    p.add_argument("--in-chans", type=_positive_int, default=3)
+    p.add_argument("--num-classes", type=_positive_int, default=1000)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("env", help="versions, device, precision and optional packages")
+    p.set_defaults(func=cmd_env)
+
+    p = sub.add_parser("report", help="compare runs side by side in one HTML page")
+    p.add_argument("runs", nargs="+")
+    p.add_argument("--out", default="compare.html")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in argv
     try:
-        return args.func(args) or 0
+        args = build_parser().parse_args(argv)
+        args.func(args)
+        return 0
     except DlfError as e:
-        if args.debug:
+        if debug:
             raise
         print(f"dlf: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -15,6 +15,7 @@ everything else (run folder, config, logging, checkpoints, report), once for all
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from torch import nn
 
@@ -54,7 +55,7 @@ class Task:
     name = "task"
     metric_name = "metric"
     #: defaults for the TrainConfig fields left as None
-    defaults: dict = {}
+    defaults: ClassVar[dict] = {}
     #: how many items `dlf synth` writes by default, and the embedded default dataset's size
     synth_n = 200
 
@@ -79,7 +80,9 @@ class Task:
     def build_model(self, cfg: TrainConfig) -> nn.Module:
         raise NotImplementedError
 
-    def predict(self, model: nn.Module, cfg: TrainConfig, post: dict, data: Path, out: Path, tta: int, log) -> Path:
+    def predict(
+        self, model: nn.Module, cfg: TrainConfig, post: dict, data: Path, out: Path, tta: int, log
+    ) -> Path:
         raise NotImplementedError
 
     def evaluate(self, truth: Path, pred: Path) -> float:

@@ -22,7 +22,14 @@ from dlf.train.callbacks import CancelFitException, Checkpoint, CSVLogger
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
 
-RUN_FILES = ("config.json", "metrics.csv", "model.safetensors", "checkpoint", "report.html", "log.txt")
+RUN_FILES = (
+    "config.json",
+    "metrics.csv",
+    "model.safetensors",
+    "checkpoint",
+    "report.html",
+    "log.txt",
+)
 
 
 def dlf_home() -> Path:
@@ -33,7 +40,9 @@ def synth(task: Task, folder: Path, n: int | None = None, seed: int = 0) -> Path
     """Write a small dataset in the competition's layout; the folder appears whole or not at all."""
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
-        raise DlfError(f"{folder}: folder exists and is not empty; choose a new folder for the dataset")
+        raise DlfError(
+            f"{folder}: folder exists and is not empty; choose a new folder for the dataset"
+        )
     tmp = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -52,7 +61,9 @@ def default_data(task: Task, log) -> Path:
     """The embedded default dataset: synthetic, in the real layout, generated once."""
     folder = dlf_home() / "data" / f"{task.name}-synth"
     if not folder.exists():
-        log(f"no --data given: generating the embedded synthetic {task.name} dataset into {folder} (once)")
+        log(
+            f"no --data given: generating the embedded synthetic {task.name} dataset into {folder} (once)"
+        )
         t = time.perf_counter()
         synth(task, folder, task.synth_n, seed=0)
         log(f"generated in {time.perf_counter() - t:.1f} s")
@@ -81,15 +92,21 @@ def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> bool:
     """Make `run` ready; True when resuming. Refuses to mix two runs in one folder."""
     if resume:
         if not (run / "config.json").is_file():
-            raise DlfError(f"{run}: nothing to resume (no config.json); drop --resume to start a new run")
+            raise DlfError(
+                f"{run}: nothing to resume (no config.json); drop --resume to start a new run"
+            )
         if not (run / "checkpoint" / "state.pt").is_file():
-            raise DlfError(f"{run}: no checkpoint to resume from (checkpoint/state.pt); rerun with --overwrite")
+            raise DlfError(
+                f"{run}: no checkpoint to resume from (checkpoint/state.pt); rerun with --overwrite"
+            )
         return True
     if run.exists() and any(run.iterdir()):
         if not (run / "config.json").is_file():
             raise DlfError(f"{run}: folder is not empty and is not a dlf run; choose another --out")
         if not overwrite:
-            raise DlfError(f"{run}: holds a run already; pass --resume to continue it, --overwrite to replace it, or another --out")
+            raise DlfError(
+                f"{run}: holds a run already; pass --resume to continue it, --overwrite to replace it, or another --out"
+            )
         for name in RUN_FILES:
             p = run / name
             if p.is_dir():
@@ -145,10 +162,14 @@ class StopOnInterrupt:
     def after_cancel_fit(self, learn) -> None:
         signal.signal(signal.SIGINT, self.previous)
         if self.hit:
-            self.log(f"interrupted: checkpoint saved; continue with: dlf train {learn.task_name} --out {self.run} --resume")
+            self.log(
+                f"interrupted: checkpoint saved; continue with: dlf train {learn.task_name} --out {self.run} --resume"
+            )
 
 
-def train(task: Task, cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet: bool = False) -> dict:
+def train(
+    task: Task, cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet: bool = False
+) -> dict:
     """Train a task end to end; returns the final config (with the fitted post-processing)."""
     run = Path(cfg.out or f"runs/{task.name}")
     resuming = prepare_run_folder(run, resume, overwrite)
@@ -165,9 +186,13 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, overwrite: bool = 
             cfg.out = str(run)
         data = Path(cfg.data) if cfg.data else default_data(task, log)
         if not data.is_dir():
-            raise DlfError(f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)")
+            raise DlfError(
+                f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)"
+            )
         cfg.data = str(data)
-        atomic_write_text(run / "config.json", json.dumps({"config": dataclasses.asdict(cfg)}, indent=2))
+        atomic_write_text(
+            run / "config.json", json.dumps({"config": dataclasses.asdict(cfg)}, indent=2)
+        )
 
         seed_everything(cfg.seed)
         parts = task.build(cfg, data, log)
@@ -180,12 +205,18 @@ def train(task: Task, cfg: TrainConfig, resume: bool = False, overwrite: bool = 
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
         learn.fit_one_cycle(cfg.epochs, cfg.lr)
         if stop.hit:
-            raise DlfError(f"{run}: interrupted; resume with: dlf train {task.name} --out {run} --resume")
+            raise DlfError(
+                f"{run}: interrupted; resume with: dlf train {task.name} --out {run} --resume"
+            )
 
         post = task.fit_postprocess(learn, cfg)
         score = task.final_score(learn, cfg, post)
         save_weights(learn.model, run / "model.safetensors")
-        result = {"config": dataclasses.asdict(cfg), "postprocess": post, "valid": {task.metric_name: score}}
+        result = {
+            "config": dataclasses.asdict(cfg),
+            "postprocess": post,
+            "valid": {task.metric_name: score},
+        }
         atomic_write_text(run / "config.json", json.dumps(result, indent=2))
 
         rec = learn.recorder
@@ -213,13 +244,17 @@ def load_run(task: Task, run: Path) -> tuple[TrainConfig, dict, torch.nn.Module]
     run = Path(run)
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
-        raise DlfError(f"{run}: not a run folder (no config.json); pass the --out folder of `dlf train`")
+        raise DlfError(
+            f"{run}: not a run folder (no config.json); pass the --out folder of `dlf train`"
+        )
     saved = json.loads(cfg_path.read_text())
     cfg = TrainConfig(**saved["config"])
     if cfg.task != task.name:
         raise DlfError(f"{run}: this run trained task {cfg.task!r}, not {task.name!r}")
     if "postprocess" not in saved:
-        raise DlfError(f"{run}: the run did not finish; resume it with: dlf train {task.name} --out {run} --resume")
+        raise DlfError(
+            f"{run}: the run did not finish; resume it with: dlf train {task.name} --out {run} --resume"
+        )
     model = task.build_model(cfg)
     load_weights(model, run / "model.safetensors")
     return cfg, saved["postprocess"], model
