@@ -8,7 +8,13 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, top_k_accuracy_score
+from sklearn.metrics import (
+    accuracy_score,
+    cohen_kappa_score,
+    confusion_matrix,
+    f1_score,
+    top_k_accuracy_score,
+)
 
 from dlf.core import DlfError
 from dlf.train import metrics as M
@@ -28,6 +34,13 @@ def _run(metric, *tensors):
     for batch in _batches(*tensors):
         metric.update(*batch)
     return metric.compute().item()
+
+
+def test_confusion_matrix_matches_sklearn():
+    rng = np.random.default_rng(3)
+    y, pred = rng.integers(0, 4, 50), rng.integers(0, 4, 50)
+    ours = M.confusion_matrix(torch.from_numpy(y), torch.from_numpy(pred), 4)
+    np.testing.assert_array_equal(ours.numpy(), confusion_matrix(y, pred, labels=range(4)))
 
 
 def test_error_rate_matches_sklearn():

@@ -123,9 +123,16 @@ class TopKAccuracy(Metric):
 
 def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int) -> torch.Tensor:
     """Counts (n_classes, n_classes): row = true class, column = predicted class (sklearn's
-    layout), built with one `bincount` on the device."""
+    layout). Each (true, pred) pair is one index true·n + pred into a flat count vector.
+
+    The counting is a `scatter_add_` into a vector of known length rather than
+    `torch.bincount`, because bincount on a GPU reads the largest index back to the host
+    to size its output: a device sync on every batch.
+    """
     flat = y_true.reshape(-1).long() * n_classes + y_pred.reshape(-1).long()
-    return torch.bincount(flat, minlength=n_classes * n_classes).view(n_classes, n_classes)
+    counts = torch.zeros(n_classes * n_classes, dtype=torch.long, device=flat.device)
+    counts.scatter_add_(0, flat, torch.ones_like(flat))
+    return counts.view(n_classes, n_classes)
 
 
 def regression_to_class(
