@@ -230,3 +230,16 @@ def test_shape_mismatch_is_a_clear_error():
         L.binary_cross_entropy_with_logits(torch.zeros(4, 1), torch.zeros(4))
     with pytest.raises(DlfError, match="reduction"):
         L.mse_loss(torch.zeros(2), torch.zeros(2), reduction="avg")
+
+
+def test_half_precision_outputs_are_scored_in_float32():
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(64, 10, generator=g, dtype=DT) * 3
+    y = torch.randint(0, 10, (64,), generator=g)
+    loss = L.cross_entropy(x.bfloat16(), y, label_smoothing=0.1)
+    assert loss.dtype == torch.float32
+    # the only error left is bf16's rounding of the logits themselves
+    reference = F.cross_entropy(x.bfloat16().double(), y, label_smoothing=0.1)
+    assert abs(loss.item() - reference.item()) < 1e-5
+    masks = (torch.rand(2, 1, 8, 8, generator=g) > 0.5).float()
+    assert L.dice_loss(torch.randn(2, 1, 8, 8).half(), masks).dtype == torch.float32

@@ -29,6 +29,12 @@ def _reduce(loss: torch.Tensor, reduction: Reduction) -> torch.Tensor:
     raise DlfError(f"loss reduction {reduction!r} is unknown: use 'mean', 'sum' or 'none'")
 
 
+def _upcast(x: torch.Tensor) -> torch.Tensor:
+    """Half-precision outputs (from bf16/fp16 autocast) are scored in float32: the sums
+    and logs of a loss lose too much in 8 or 11 bits of mantissa."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 def _check_same_shape(name: str, input: torch.Tensor, target: torch.Tensor) -> None:
     if input.shape != target.shape:
         raise DlfError(
@@ -56,6 +62,7 @@ def cross_entropy(
     Floating-point `target` of the same shape as `input` is read as class probabilities
     (soft labels, e.g. from mixup).
     """
+    input = _upcast(input)
     n_classes = input.shape[1]
     log_p = input.log_softmax(dim=1)
     # the class weights broadcast along dim 1: shape (1, C, 1, 1, ...)
@@ -97,6 +104,7 @@ def binary_cross_entropy_with_logits(
     (1-y)·x + (1 + (pos_weight-1)·y)·softplus(-x), and softplus(-x) = log1p(exp(-|x|)) +
     max(-x, 0) never exponentiates a large positive number.
     """
+    input = _upcast(input)
     _check_same_shape("binary_cross_entropy_with_logits", input, target)
     y = target.to(input.dtype)
     softplus_neg_x = torch.log1p(torch.exp(-input.abs())) + (-input).clamp(min=0)
@@ -122,6 +130,7 @@ def focal_loss(
     negatives (`alpha=None` weighs both alike). With γ=0 and no α this is BCE with logits;
     γ>0 shrinks the loss of items the model already gets right.
     """
+    input = _upcast(input)
     _check_same_shape("focal_loss", input, target)
     y = target.to(input.dtype)
     ce = binary_cross_entropy_with_logits(input, y, reduction="none")  # = -log p_t, stable
@@ -147,6 +156,7 @@ def dice_loss(
     batch as well (one Dice per channel), which is steadier when many masks are empty.
     The smooth term keeps an empty prediction on an empty mask at loss 0 instead of 0/0.
     """
+    input = _upcast(input)
     _check_same_shape("dice_loss", input, target)
     if input.dim() < 3:
         raise DlfError(
@@ -169,6 +179,7 @@ def mse_loss(
     input: torch.Tensor, target: torch.Tensor, reduction: Reduction = "mean"
 ) -> torch.Tensor:
     """Mean squared error: (x - y)²."""
+    input = _upcast(input)
     _check_same_shape("mse_loss", input, target)
     return _reduce((input - target.to(input.dtype)) ** 2, reduction)
 
@@ -177,6 +188,7 @@ def smooth_l1_loss(
     input: torch.Tensor, target: torch.Tensor, beta: float = 1.0, reduction: Reduction = "mean"
 ) -> torch.Tensor:
     """Huber-like loss: 0.5·d²/β where |d| < β, else |d| - 0.5·β (β=0 gives plain L1)."""
+    input = _upcast(input)
     _check_same_shape("smooth_l1_loss", input, target)
     d = (input - target.to(input.dtype)).abs()
     if beta == 0:
