@@ -7,9 +7,12 @@ is wrapped that way. Metrics that need every prediction at once (kappa, AUC) use
 `AccumMetric`, which keeps the predictions on the device and scores them at the end.
 """
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 
 import torch
+
+from dlf.core import DlfError
 
 
 class Metric:
@@ -80,3 +83,277 @@ def as_metric(m: Metric | Callable) -> Metric:
 def accuracy(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Share of items whose highest-scoring class is the target."""
     return (pred.argmax(dim=-1) == target).float().mean()
+
+
+def error_rate(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Share of items whose highest-scoring class is not the target: 1 - accuracy."""
+    return (pred.argmax(dim=-1) != target).float().mean()
+
+
+def top_k_accuracy(pred: torch.Tensor, target: torch.Tensor, k: int = 5) -> torch.Tensor:
+    """Share of items whose target is among the k highest-scoring classes."""
+    top_k = pred.topk(k, dim=-1).indices  # (N, k)
+    return (top_k == target.unsqueeze(-1)).any(dim=-1).float().mean()
+
+
+class TopKAccuracy(Metric):
+    """`top_k_accuracy` as a metric that counts hits on the device."""
+
+    def __init__(self, k: int = 5) -> None:
+        self.k, self.name = k, f"top_{k}_accuracy"
+        self.reset()
+
+    def reset(self) -> None:
+        self.hits, self.count = None, 0
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        top_k = pred.detach().topk(self.k, dim=-1).indices
+        hits = (top_k == target.unsqueeze(-1)).any(dim=-1).sum()
+        self.hits = hits if self.hits is None else self.hits + hits
+        self.count += target.shape[0]
+
+    def compute(self) -> torch.Tensor:
+        if self.hits is None:
+            return torch.tensor(float("nan"))
+        return self.hits.double() / self.count
+
+
+# --- scores read off a confusion matrix -----------------------------------------------------
+
+
+def confusion_matrix(y_true: torch.Tensor, y_pred: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """Counts (n_classes, n_classes): row = true class, column = predicted class (sklearn's
+    layout). Each (true, pred) pair is one index true·n + pred into a flat count vector.
+
+    The counting is a `scatter_add_` into a vector of known length rather than
+    `torch.bincount`, because bincount on a GPU reads the largest index back to the host
+    to size its output: a device sync on every batch.
+    """
+    flat = y_true.reshape(-1).long() * n_classes + y_pred.reshape(-1).long()
+    counts = torch.zeros(n_classes * n_classes, dtype=torch.long, device=flat.device)
+    counts.scatter_add_(0, flat, torch.ones_like(flat))
+    return counts.view(n_classes, n_classes)
+
+
+def regression_to_class(
+    pred: torch.Tensor, n_classes: int, thresholds: Sequence[float] | None = None
+) -> torch.Tensor:
+    """Class indices from regression outputs: the number of thresholds at or below each value.
+
+    The default thresholds 0.5, 1.5, ..., n_classes-1.5 round to the nearest class (halves
+    go up) and clip to 0..n_classes-1; tuned thresholds (as in APTOS solutions) replace them.
+    """
+    if thresholds is None:
+        thresholds = [c + 0.5 for c in range(n_classes - 1)]
+    if len(thresholds) != n_classes - 1:
+        raise DlfError(
+            f"regression_to_class: {n_classes} classes need {n_classes - 1} thresholds, "
+            f"got {len(thresholds)}"
+        )
+    edges = torch.as_tensor(thresholds, dtype=pred.dtype, device=pred.device)
+    # right=True: edges[i-1] <= x < edges[i] -> class i, so a value on a threshold goes up
+    return torch.bucketize(pred.reshape(-1).contiguous(), edges, right=True)
+
+
+def _to_labels(pred: torch.Tensor, n_classes: int, thresholds: Sequence[float] | None):
+    """Class indices from whatever the model gives: labels, per-class scores or one value."""
+    if not pred.is_floating_point():
+        return pred.reshape(-1)
+    if pred.dim() >= 2 and pred.shape[-1] == n_classes and n_classes > 1:
+        return pred.argmax(dim=-1).reshape(-1)  # per-class scores
+    return regression_to_class(pred, n_classes, thresholds)  # one value per item
+
+
+def _target_labels(target: torch.Tensor) -> torch.Tensor:
+    # regression targets arrive as floats holding whole class numbers
+    return (target.round() if target.is_floating_point() else target).reshape(-1).long()
+
+
+class ConfusionMatrixMetric(Metric):
+    """Accumulates a confusion matrix on the device; subclasses score it in `compute`."""
+
+    def __init__(self, n_classes: int, thresholds: Sequence[float] | None = None) -> None:
+        self.n_classes, self.thresholds = n_classes, thresholds
+        self.reset()
+
+    def reset(self) -> None:
+        self.cm: torch.Tensor | None = None
+
+    def labels(self, pred: torch.Tensor) -> torch.Tensor:
+        return _to_labels(pred, self.n_classes, self.thresholds)
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        cm = confusion_matrix(_target_labels(target), self.labels(pred.detach()), self.n_classes)
+        self.cm = cm if self.cm is None else self.cm + cm
+
+
+def f1_from_confusion(cm: torch.Tensor, average: str = "macro", pos_label: int = 1) -> torch.Tensor:
+    """F1 = 2TP / (2TP + FP + FN), as sklearn's `f1_score` defines it.
+
+    "binary": F1 of class `pos_label` (0 when it is neither predicted nor true, as sklearn's
+    default zero_division gives). "macro": the mean over the classes that occur in the
+    targets or the predictions (sklearn's default labels).
+    """
+    cm = cm.double()
+    tp = cm.diagonal()
+    fp = cm.sum(dim=0) - tp  # predicted as the class, but not it
+    fn = cm.sum(dim=1) - tp  # the class, but predicted otherwise
+    denom = 2 * tp + fp + fn
+    f1 = torch.where(denom > 0, 2 * tp / denom.clamp(min=1), 0.0)
+    if average == "binary":
+        return f1[pos_label]
+    if average == "macro":
+        present = denom > 0
+        return (f1 * present).sum() / present.sum()  # nan when nothing was counted
+    raise DlfError(f"F1 average {average!r} is unknown: use 'binary' or 'macro'")
+
+
+class F1Score(ConfusionMatrixMetric):
+    """F1 from a confusion matrix accumulated on the device.
+
+    average="binary": predictions are logits (N,) or (N, 1), positive where logit > 0
+    (probability > 0.5), or (N, 2) scores, or labels. average="macro": (N, C) scores or labels,
+    with `n_classes` needed only for labels.
+    """
+
+    def __init__(
+        self, average: str = "binary", n_classes: int | None = None, pos_label: int = 1
+    ) -> None:
+        if average not in ("binary", "macro"):
+            raise DlfError(f"F1 average {average!r} is unknown: use 'binary' or 'macro'")
+        self.average, self.pos_label = average, pos_label
+        self.name = "f1_score" if average == "binary" else "f1_macro"
+        n = 2 if average == "binary" else n_classes
+        super().__init__(n or 0)
+
+    def labels(self, pred: torch.Tensor) -> torch.Tensor:
+        if self.n_classes == 0:  # macro F1 learns the class count from the first scores
+            if not pred.is_floating_point():
+                raise DlfError("F1Score(average='macro') on labels needs n_classes=...")
+            self.n_classes = pred.shape[-1]
+        one_logit_per_item = pred.dim() == 1 or pred.shape[-1] == 1
+        if self.average == "binary" and pred.is_floating_point() and one_logit_per_item:
+            return (pred > 0).reshape(-1).long()
+        return _to_labels(pred, self.n_classes, None)
+
+    def compute(self) -> torch.Tensor:
+        if self.cm is None:
+            return torch.tensor(float("nan"))
+        return f1_from_confusion(self.cm, self.average, self.pos_label)
+
+
+# --- quadratic weighted kappa (APTOS and other graded-scale competitions) -------------------
+
+
+def kappa_from_confusion(cm: torch.Tensor) -> torch.Tensor:
+    """Quadratic weighted kappa of a confusion matrix: 1 - Σ W·O / Σ W·E.
+
+    O is the observed matrix, E the one expected by chance (outer product of the true and
+    predicted class counts over N) and W_ij = (i - j)² the disagreement weight. When both
+    sides put everything in one class, Σ W·E = 0 and kappa is undefined: nan, as sklearn.
+    """
+    observed = cm.double()
+    n = observed.shape[0]
+    idx = torch.arange(n, dtype=torch.float64, device=cm.device)
+    weights = (idx[:, None] - idx[None, :]) ** 2
+    expected = observed.sum(dim=1)[:, None] * observed.sum(dim=0)[None, :] / observed.sum()
+    return 1 - (weights * observed).sum() / (weights * expected).sum()
+
+
+def quadratic_weighted_kappa(
+    y_true: Sequence[int] | torch.Tensor,
+    y_pred: Sequence[int] | torch.Tensor,
+    n_classes: int | None = None,
+) -> float:
+    """Quadratic weighted kappa of two label sequences, equal to
+    `sklearn.metrics.cohen_kappa_score(y_true, y_pred, weights="quadratic")`.
+
+    With `n_classes=None` the classes are the labels that occur (sklearn's default: a label
+    absent from both sides does not count in the weights). With `n_classes=k` they are
+    0..k-1 and the weights are the squared distances of the grades themselves, which is
+    sklearn with `labels=range(k)` and the Kaggle definition.
+    """
+    t = torch.as_tensor(y_true).reshape(-1).long()
+    p = torch.as_tensor(y_pred).reshape(-1).long()
+    if t.shape != p.shape or t.numel() == 0:
+        raise DlfError(
+            f"quadratic_weighted_kappa: got {t.numel()} true and {p.numel()} predicted labels; "
+            "give one prediction per item"
+        )
+    if n_classes is None:
+        classes = torch.unique(torch.cat([t, p]))  # sorted
+        t, p, n_classes = (
+            torch.searchsorted(classes, t),
+            torch.searchsorted(classes, p),
+            len(classes),
+        )
+    elif min(t.min(), p.min()) < 0 or max(t.max(), p.max()) >= n_classes:
+        raise DlfError(f"quadratic_weighted_kappa: labels must lie in 0..{n_classes - 1}")
+    return kappa_from_confusion(confusion_matrix(t, p, n_classes)).item()
+
+
+class QWK(ConfusionMatrixMetric):
+    """Quadratic weighted kappa over grades 0..n_classes-1, from a confusion matrix kept on
+    the device. Predictions may be labels, (N, n_classes) scores (argmax), or one regression
+    value per item, turned into grades by rounding or by the given `thresholds`."""
+
+    name = "qwk"
+
+    def compute(self) -> torch.Tensor:
+        if self.cm is None:
+            return torch.tensor(float("nan"))
+        return kappa_from_confusion(self.cm)
+
+
+# --- Dice for segmentation ------------------------------------------------------------------
+
+
+def dice_per_image(pred_mask: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
+    """Dice 2|P∩T| / (|P| + |T|) of each image and channel of boolean masks (N, C, *spatial),
+    shape (N, C). An empty prediction on an empty mask scores 1 (the Kaggle convention)."""
+    p, t = pred_mask.bool(), target_mask.bool()
+    dims = tuple(range(2, p.dim()))
+    intersection = (p & t).sum(dims)
+    total = p.sum(dims) + t.sum(dims)
+    return torch.where(total > 0, 2 * intersection / total.clamp(min=1), 1.0)
+
+
+class Dice(Metric):
+    """Mean Dice over images (and channels), accumulated on the device.
+
+    Predictions are logits (N, C, H, W) or (N, H, W), positive where σ(logit) > threshold;
+    boolean or integer masks are taken as they are. Targets are masks of the same shape, or
+    (N, H, W) for a one-channel prediction.
+    """
+
+    name = "dice"
+
+    def __init__(self, threshold: float = 0.5) -> None:
+        if not 0 < threshold < 1:
+            raise DlfError(f"Dice threshold must lie between 0 and 1, got {threshold}")
+        self.logit_threshold = math.log(threshold / (1 - threshold))  # σ(x) > t ⇔ x > logit(t)
+        self.reset()
+
+    def reset(self) -> None:
+        self.total, self.count = None, 0
+
+    def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
+        pred = pred.detach()
+        if pred.dim() == 3:
+            pred = pred.unsqueeze(1)
+        if target.dim() == pred.dim() - 1:
+            target = target.unsqueeze(1)
+        if pred.shape != target.shape:
+            raise DlfError(
+                f"Dice: prediction shape {tuple(pred.shape)} does not match mask shape "
+                f"{tuple(target.shape)}"
+            )
+        mask = pred > self.logit_threshold if pred.is_floating_point() else pred.bool()
+        dice = dice_per_image(mask, target)
+        self.total = dice.sum() if self.total is None else self.total + dice.sum()
+        self.count += dice.numel()
+
+    def compute(self) -> torch.Tensor:
+        if self.total is None:
+            return torch.tensor(float("nan"))
+        return self.total / self.count
