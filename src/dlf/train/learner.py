@@ -38,8 +38,8 @@ from dlf.train.callbacks.progress import ProgressCallback
 from dlf.train.callbacks.recorder import Recorder
 from dlf.train.callbacks.schedule import ParamScheduler
 from dlf.train.checkpoint import get_rng_state, load_checkpoint_state, restore_rng_state
-from dlf.train.hyper import set_hyper
 from dlf.train.metrics import as_metric
+from dlf.train.optim import default_opt_func, set_hyper
 from dlf.train.schedule import flat_cos_lr, one_cycle_lr, one_cycle_mom
 
 _CANCEL = {
@@ -50,13 +50,6 @@ _CANCEL = {
     "batch": CancelBatchException,
     "step": CancelStepException,
 }
-
-
-def default_opt_func(params, lr: float) -> torch.optim.Optimizer:
-    """AdamW with fastai's defaults; torch's fused kernel where the device has one."""
-    return torch.optim.AdamW(
-        params, lr=lr, betas=(0.9, 0.99), eps=1e-5, weight_decay=0.01, fused=True
-    )
 
 
 def default_splitter(model: nn.Module) -> list[list[nn.Parameter]]:
@@ -307,12 +300,12 @@ class Learner:
     ) -> None:
         """Leslie Smith's one-cycle policy with fastai's defaults."""
         lrs = self.lr_per_group(self.lr if lr_max is None else lr_max)
-        sched = ParamScheduler(
-            {
-                "lr": [one_cycle_lr(lr, div, div_final, pct_start) for lr in lrs],
-                "mom": one_cycle_mom(moms, pct_start),
-            }
-        )
+        scheds = {"lr": [one_cycle_lr(lr, div, div_final, pct_start) for lr in lrs]}
+        if self.opt is None:
+            self.create_opt()
+        if any("betas" in g or "momentum" in g for g in self.opt.param_groups):
+            scheds["mom"] = one_cycle_mom(moms, pct_start)  # optimizers without momentum skip it
+        sched = ParamScheduler(scheds)
         self.fit(n_epochs, cbs=[sched, *cbs])
 
     def fit_flat_cos(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dlf.train.callbacks.core import Callback, CancelFitException, CancelValidException
-from dlf.train.hyper import set_hyper
+from dlf.train.optim import set_hyper
 
 
 @dataclass

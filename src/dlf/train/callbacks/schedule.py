@@ -3,7 +3,7 @@
 from collections.abc import Callable, Sequence
 
 from dlf.train.callbacks.core import Callback
-from dlf.train.hyper import set_hyper
+from dlf.train.optim import set_hyper
 
 
 class ParamScheduler(Callback):
