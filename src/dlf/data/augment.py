@@ -322,7 +322,8 @@ def apply_affine(
     _, h, w = _geometry_shape(batch, kinds)
     theta = affine_theta(A.float(), t.float(), h, w)
     out = list(batch)
-    for j, (x, kind) in enumerate(zip(batch, kinds)):
+    for j, kind in enumerate(kinds):
+        x = out[j]  # box labels may already have been updated along with their boxes
         if kind == "image":
             x = to_float(x)
             if len(sel):
