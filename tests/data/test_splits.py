@@ -32,7 +32,11 @@ def test_random_split_is_seeded_partition():
 def test_column_and_folder_splitters(tmp_path):
     tr, va = column_splitter([True, False, True, False])(list("abcd"))
     assert va.tolist() == [0, 2] and tr.tolist() == [1, 3]
-    items = [tmp_path / "train" / "a.png", tmp_path / "valid" / "b.png", tmp_path / "train" / "c.png"]
+    items = [
+        tmp_path / "train" / "a.png",
+        tmp_path / "valid" / "b.png",
+        tmp_path / "train" / "c.png",
+    ]
     tr, va = folder_splitter()(items)
     assert tr.tolist() == [0, 2] and va.tolist() == [1]
     with pytest.raises(DlfError, match="valid"):
@@ -49,7 +53,10 @@ def test_stratified_kfold_class_counts_match_sklearn():
     y = rng.choice(3, size=103, p=[0.6, 0.3, 0.1])
     k = 5
     ours = [Counter(y[stratified_kfold_splitter(y, k, f, seed=3)(y)[1]].tolist()) for f in range(k)]
-    ref = [Counter(y[va].tolist()) for _, va in StratifiedKFold(k, shuffle=True, random_state=0).split(y, y)]
+    ref = [
+        Counter(y[va].tolist())
+        for _, va in StratifiedKFold(k, shuffle=True, random_state=0).split(y, y)
+    ]
     # sklearn guarantees per-class counts within one of each other across folds; so do we
     for cls in range(3):
         assert max(c[cls] for c in ours) - min(c[cls] for c in ours) <= 1

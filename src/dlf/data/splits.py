@@ -55,7 +55,9 @@ def folder_splitter(train_name: str = "train", valid_name: str = "valid") -> Spl
         train = np.flatnonzero([train_name in p for p in parts])
         valid = np.flatnonzero([valid_name in p for p in parts])
         if len(valid) == 0:
-            raise DlfError(f"no item lies under a '{valid_name}' folder; use valid_pct or another splitter")
+            raise DlfError(
+                f"no item lies under a '{valid_name}' folder; use valid_pct or another splitter"
+            )
         return train, valid
 
     return split
@@ -77,7 +79,9 @@ def kfold_splitter(k: int = 5, fold: int = 0, seed: int = 42) -> Splitter:
     return split
 
 
-def stratified_kfold_splitter(labels: Sequence, k: int = 5, fold: int = 0, seed: int = 42) -> Splitter:
+def stratified_kfold_splitter(
+    labels: Sequence, k: int = 5, fold: int = 0, seed: int = 42
+) -> Splitter:
     """K folds with each class spread evenly: shuffle each class, deal its rows round-robin.
 
     Continuing the deal from class to class (not restarting at fold 0) keeps fold sizes
