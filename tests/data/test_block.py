@@ -73,7 +73,7 @@ def test_from_folder_valid_folder_and_workers(tmp_path, write_png):
     tr, va = dls.datasets.splits
     assert len(tr) == 6 and len(va) == 6
     assert all("valid" in str(dls.datasets.items[i]) for i in va)
-    x, y = dls.one_batch()
+    x, _y = dls.one_batch()
     assert x.shape == (2, 3, 8, 8)
 
 

@@ -41,6 +41,9 @@ def _kinds(tfm, batch: tuple) -> tuple[str, ...]:
 
 def to_float(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 0..255 -> float 0..1; float images are returned as they are (cast to dtype)."""
+    # contiguous NCHW first: the loader's NHWC-backed batches make index_select and
+    # elementwise ops many times slower, and the uint8 copy is the cheapest place to fix it
+    x = x.contiguous()
     return x.to(dtype).div_(255) if x.dtype == torch.uint8 else x.to(dtype)
 
 
@@ -319,7 +322,7 @@ def apply_affine(
 
     Images come back float32 in 0..1 (uint8 input is converted); masks keep their dtype.
     """
-    _, h, w = _geometry_shape(batch, kinds)
+    n, h, w = _geometry_shape(batch, kinds)
     theta = affine_theta(A.float(), t.float(), h, w)
     out = list(batch)
     for j, kind in enumerate(kinds):
@@ -327,13 +330,21 @@ def apply_affine(
         if kind == "image":
             x = to_float(x)
             if len(sel):
-                # contiguous NCHW: bf16 grid_sample on channels_last input crashes in torch 2.x CPU
-                sub = x.index_select(0, sel).contiguous().to(dtype)
+                # contiguous NCHW (to_float): bf16 grid_sample on channels_last input crashes
+                # in torch 2.13 CPU. All items chosen (p=1): no gather and scatter at all.
+                every = len(sel) == n
+                sub = (x if every else x[sel]).to(
+                    dtype
+                )  # x[sel]: index_select is far slower on CPU
                 grid = F.affine_grid(theta.to(dtype), list(sub.shape), align_corners=False)
                 moved = F.grid_sample(
                     sub, grid, mode="bilinear", padding_mode=pad, align_corners=False
                 )
-                x = x.index_copy(0, sel, moved.to(x.dtype))
+                if every:
+                    x = moved.to(x.dtype)
+                else:
+                    x = x.clone()
+                    x[sel] = moved.to(x.dtype)
         elif kind == "mask" and len(sel):
             sub = x.index_select(0, sel).unsqueeze(1).float()
             grid = F.affine_grid(theta, list(sub.shape), align_corners=False)

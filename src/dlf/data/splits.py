@@ -30,7 +30,7 @@ def random_splitter(valid_pct: float = 0.2, seed: int = 42) -> Splitter:
     def split(items: Sequence) -> Split:
         n = len(items)
         perm = np.random.default_rng(seed).permutation(n)
-        return _pair(perm[: int(round(valid_pct * n))], n)
+        return _pair(perm[: round(valid_pct * n)], n)
 
     return split
 
