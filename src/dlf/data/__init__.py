@@ -1,5 +1,91 @@
-"""Week 2: from files on disk to fast, correct batches."""
+"""Week 2: from files on disk to fast, correct batches.
 
+Read files (image.py), decode them once into a cache (cache.py), describe the dataset
+(blocks.py, block.py, splits.py), batch it from memory (resident.py, samplers.py,
+loaders.py), augment on the device (augment.py), look at it (show.py).
+"""
+
+from dlf.data.augment import (
+    Affine,
+    CutMix,
+    Cutout,
+    Dihedral,
+    Flip,
+    Lighting,
+    MixUp,
+    Normalize,
+    ToFloat,
+    aug_transforms,
+)
+from dlf.data.block import DataBlock, Datasets, get_image_files, parent_label
+from dlf.data.blocks import (
+    Block,
+    BoxBlock,
+    BoxLabelBlock,
+    CategoryBlock,
+    ImageBlock,
+    MaskBlock,
+    MultiCategoryBlock,
+    RegressionBlock,
+)
+from dlf.data.cache import ImageCache
+from dlf.data.image import read_dicom, read_image, read_stack
+from dlf.data.image_dls import ImageDataLoaders
 from dlf.data.loaders import DataLoaders, DeviceLoader, to_device
+from dlf.data.resident import ArrayLoader, array_column, image_column, mask_column, ragged_column
+from dlf.data.samplers import ClassBalancedSampler, WeightedSampler, class_balanced_weights
+from dlf.data.splits import (
+    column_splitter,
+    folder_splitter,
+    group_kfold_splitter,
+    kfold_splitter,
+    random_splitter,
+    stratified_kfold_splitter,
+)
 
-__all__ = ["DataLoaders", "DeviceLoader", "to_device"]
+__all__ = [
+    "Affine",
+    "ArrayLoader",
+    "Block",
+    "BoxBlock",
+    "BoxLabelBlock",
+    "CategoryBlock",
+    "ClassBalancedSampler",
+    "CutMix",
+    "Cutout",
+    "DataBlock",
+    "DataLoaders",
+    "Datasets",
+    "DeviceLoader",
+    "Dihedral",
+    "Flip",
+    "ImageBlock",
+    "ImageCache",
+    "ImageDataLoaders",
+    "Lighting",
+    "MaskBlock",
+    "MixUp",
+    "MultiCategoryBlock",
+    "Normalize",
+    "RegressionBlock",
+    "ToFloat",
+    "WeightedSampler",
+    "array_column",
+    "aug_transforms",
+    "class_balanced_weights",
+    "column_splitter",
+    "folder_splitter",
+    "get_image_files",
+    "group_kfold_splitter",
+    "image_column",
+    "kfold_splitter",
+    "mask_column",
+    "parent_label",
+    "ragged_column",
+    "random_splitter",
+    "read_dicom",
+    "read_image",
+    "read_stack",
+    "stratified_kfold_splitter",
+    "to_device",
+]

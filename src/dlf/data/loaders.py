@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
+from dlf.core.errors import DlfError
 from dlf.core.hardware import default_device
 
 Batch = tuple
@@ -94,6 +95,21 @@ class DataLoaders:
         self.train = DeviceLoader(train, self.device, self.batch_tfms)
         self.valid = None if valid is None else DeviceLoader(valid, self.device, valid_tfms)
         self.n_inp, self.vocab = n_inp, None if vocab is None else list(vocab)
+        self.valid_tfms = valid_tfms
+        self.datasets = None  # set by DataBlock.dataloaders: what `test_batch` encodes items with
+
+    def test_batch(self, items: Sequence) -> Batch:
+        """Raw items (new files, rows) -> a batch of model inputs on the device, as validation sees it."""
+        if self.datasets is None:
+            raise DlfError(
+                "these DataLoaders were not built by a DataBlock; encode the items yourself"
+            )
+        encoded = [self.datasets.encode_item(it) for it in items]
+        encoded = [e if isinstance(e, tuple) else (e,) for e in encoded]
+        batch = tuple(torch.stack(col).to(self.device) for col in zip(*encoded))
+        for tfm in self.valid_tfms:
+            batch = tfm(batch)
+        return batch
 
     def __getitem__(self, i: int) -> DeviceLoader | None:
         return (self.train, self.valid)[i]

@@ -1,0 +1,564 @@
+"""Batch transforms that run on the device, one call per batch.
+
+A transform takes the batch tuple and returns one. `kinds` says what each position holds:
+"image" (uint8 or float N x C x H x W), "mask" (N x H x W label map), "boxes" (N x M x 4
+pixel x1 y1 x2 y2, padded), "box_labels" (N x M, -1 = padding), "label" (class index),
+"multilabel" / "regression" (float rows); anything else is passed through. The data block
+fills `kinds` in from its blocks; by hand, kinds=None means "position 0 is the image".
+
+Geometric transforms draw one random choice per item and apply it identically to images,
+masks (nearest neighbour) and boxes (corners transformed, clipped, degenerate boxes
+dropped, i.e. their label set to -1). Random transforms have `train_only = True`.
+"""
+
+import math
+from dataclasses import dataclass, field, fields, replace
+
+import torch
+import torch.nn.functional as F
+
+from dlf.core.errors import DlfError
+from dlf.core.hardware import fast_bf16
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+def configure(tfm, kinds: tuple[str, ...], n_classes: int | None = None):
+    """A copy of `tfm` with `kinds` (and `n_classes`) filled in where it left them None."""
+    names = {f.name for f in fields(tfm)} if hasattr(tfm, "__dataclass_fields__") else set()
+    changes = {}
+    if "kinds" in names and tfm.kinds is None:
+        changes["kinds"] = tuple(kinds)
+    if "n_classes" in names and tfm.n_classes is None and n_classes is not None:
+        changes["n_classes"] = n_classes
+    return replace(tfm, **changes) if changes else tfm
+
+
+def _kinds(tfm, batch: tuple) -> tuple[str, ...]:
+    kinds = tfm.kinds or ("image",)
+    return tuple(kinds[: len(batch)]) + ("other",) * (len(batch) - len(kinds))
+
+
+def to_float(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 0..255 -> float 0..1; float images are returned as they are (cast to dtype)."""
+    # contiguous NCHW first: the loader's NHWC-backed batches make index_select and
+    # elementwise ops many times slower, and the uint8 copy is the cheapest place to fix it
+    x = x.contiguous()
+    return x.to(dtype).div_(255) if x.dtype == torch.uint8 else x.to(dtype)
+
+
+def _rand(n: int, lo: float, hi: float, device) -> torch.Tensor:
+    return torch.empty(n, device=device).uniform_(lo, hi)
+
+
+def _chosen(n: int, p: float, device) -> torch.Tensor:
+    return torch.rand(n, device=device) < p
+
+
+@dataclass
+class ToFloat:
+    """uint8 images -> float32 in 0..1; uint8 masks -> int64 (what cross entropy wants)."""
+
+    kinds: tuple[str, ...] | None = None
+
+    def __call__(self, batch: tuple) -> tuple:
+        out = []
+        for x, kind in zip(batch, _kinds(self, batch)):
+            if kind == "image":
+                x = to_float(x)
+            elif kind == "mask" and x.dtype == torch.uint8:
+                x = x.long()
+            out.append(x)
+        return tuple(out)
+
+
+@dataclass
+class Normalize:
+    """(image - mean) / std per channel, on 0..1 floats (uint8 input is converted first)."""
+
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    kinds: tuple[str, ...] | None = None
+
+    def __call__(self, batch: tuple) -> tuple:
+        out = []
+        for x, kind in zip(batch, _kinds(self, batch)):
+            if kind == "image":
+                x = to_float(x)
+                c = x.shape[1]
+                mean = (
+                    torch.tensor(self.mean, device=x.device, dtype=x.dtype).expand(c)
+                    if len(self.mean) in (1, c)
+                    else None
+                )
+                if mean is None or len(self.std) not in (1, c):
+                    raise DlfError(
+                        f"Normalize has {len(self.mean)} means for images of {c} channels"
+                    )
+                std = torch.tensor(self.std, device=x.device, dtype=x.dtype).expand(c)
+                x = (x - mean.view(1, c, 1, 1)) / std.view(1, c, 1, 1)
+            out.append(x)
+        return tuple(out)
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to 0..1 for display."""
+        c = x.shape[1]
+        mean = torch.tensor(self.mean, device=x.device).expand(c).view(1, c, 1, 1)
+        std = torch.tensor(self.std, device=x.device).expand(c).view(1, c, 1, 1)
+        return x * std + mean
+
+
+def _where(sel: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.where(sel.view(-1, *([1] * (a.dim() - 1))), a, b)
+
+
+def _flip_boxes(boxes: torch.Tensor, size: float, axis: int) -> torch.Tensor:
+    """Mirror the x (axis 0) or y (axis 1) coordinates of x1 y1 x2 y2 boxes."""
+    b = boxes.clone()
+    b[..., axis], b[..., axis + 2] = size - boxes[..., axis + 2], size - boxes[..., axis]
+    return b
+
+
+def _geometry_shape(batch: tuple, kinds: tuple[str, ...]) -> tuple[int, int, int]:
+    for x, k in zip(batch, kinds):
+        if k == "image":
+            return x.shape[0], x.shape[-2], x.shape[-1]
+        if k == "mask":
+            return x.shape[0], x.shape[-2], x.shape[-1]
+    raise DlfError("a geometric transform needs an image or a mask in the batch")
+
+
+@dataclass
+class Flip:
+    """Mirror each item left-right (or top-bottom with vertical=True) with probability p."""
+
+    p: float = 0.5
+    vertical: bool = False
+    kinds: tuple[str, ...] | None = None
+    train_only = True
+
+    def __call__(self, batch: tuple) -> tuple:
+        kinds = _kinds(self, batch)
+        n, h, w = _geometry_shape(batch, kinds)
+        sel = _chosen(n, self.p, batch[0].device)
+        dim, size, axis = (-2, h, 1) if self.vertical else (-1, w, 0)
+        out = []
+        for x, k in zip(batch, kinds):
+            if k in ("image", "mask"):
+                x = _where(sel, x.flip(dim), x)
+            elif k == "boxes":
+                x = _where(sel, _flip_boxes(x, size, axis), x)
+            out.append(x)
+        return tuple(out)
+
+
+@dataclass
+class Dihedral:
+    """One of the 8 symmetries of the square per item (transpose, then flips); exact, no resampling."""
+
+    p: float = 1.0
+    kinds: tuple[str, ...] | None = None
+    train_only = True
+
+    def __call__(self, batch: tuple) -> tuple:
+        kinds = _kinds(self, batch)
+        n, h, w = _geometry_shape(batch, kinds)
+        if h != w:
+            raise DlfError(f"Dihedral needs square images, got {h}x{w}; use Flip instead")
+        dev = batch[0].device
+        k = torch.randint(0, 8, (n,), device=dev) * _chosen(n, self.p, dev)
+        steps = [((k & 4) > 0, "t"), ((k & 1) > 0, "h"), ((k & 2) > 0, "v")]
+        out = []
+        for x, kind in zip(batch, kinds):
+            for sel, op in steps:
+                if kind in ("image", "mask"):
+                    moved = {"t": x.transpose(-1, -2), "h": x.flip(-1), "v": x.flip(-2)}[op]
+                    x = _where(sel, moved, x)
+                elif kind == "boxes":
+                    moved = (
+                        x[..., [1, 0, 3, 2]]
+                        if op == "t"
+                        else _flip_boxes(x, w, 0 if op == "h" else 1)
+                    )
+                    x = _where(sel, moved, x)
+            out.append(x)
+        return tuple(out)
+
+
+def affine_theta(A: torch.Tensor, t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """The `F.affine_grid` matrix for a forward map p_out = A p_in + t in pixel units.
+
+    Pixel coordinates are measured from the image centre (x right, y down). affine_grid
+    maps output -> input in normalised coordinates, where (align_corners=False) a pixel
+    coordinate u becomes u / (size / 2): theta = D^-1 A^-1 D and offset -D^-1 A^-1 t.
+    """
+    D = torch.tensor([w / 2, h / 2], device=A.device, dtype=A.dtype)
+    Ainv = torch.linalg.inv(A)
+    lin = Ainv * D.view(1, 1, 2) / D.view(1, 2, 1)  # D^-1 Ainv D, elementwise
+    off = -(Ainv @ t.unsqueeze(-1)).squeeze(-1) / D
+    return torch.cat([lin, off.unsqueeze(-1)], dim=-1)
+
+
+def transform_boxes(
+    boxes: torch.Tensor,
+    labels: torch.Tensor | None,
+    A: torch.Tensor,
+    t: torch.Tensor,
+    h: int,
+    w: int,
+    min_size: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Map the 4 corners of each box, take their bounding box, clip; drop boxes under min_size."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    corners = torch.stack(
+        [torch.stack(c, -1) for c in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))], -2
+    )
+    centre = torch.tensor([w / 2, h / 2], device=boxes.device, dtype=boxes.dtype)
+    p = corners - centre  # N x M x 4 x 2
+    q = (
+        torch.einsum("nij,nmkj->nmki", A.to(boxes.dtype), p)
+        + t.to(boxes.dtype).view(-1, 1, 1, 2)
+        + centre
+    )
+    lo, hi = q.amin(-2), q.amax(-2)
+    limit = torch.tensor([w, h], device=boxes.device, dtype=boxes.dtype)
+    lo, hi = torch.minimum(lo.clamp(min=0), limit), torch.minimum(hi.clamp(min=0), limit)
+    out = torch.cat([lo, hi], -1)
+    if labels is not None:
+        keep = ((hi - lo) >= min_size).all(-1) & (labels >= 0)
+        labels = torch.where(keep, labels, torch.full_like(labels, -1))
+        out = out * keep.unsqueeze(-1)
+    return out, labels
+
+
+@dataclass
+class Affine:
+    """Rotate, zoom, translate, shear (and optionally flip) each item with ONE grid_sample.
+
+    rotate: max degrees (uniform in +-rotate). zoom: (min, max) scale, >1 magnifies.
+    translate: max shift as a fraction of the size. shear: max shear angle in degrees.
+    flip: probability of a left-right flip folded into the same matrix. p: probability an
+    item is transformed at all (the others are left exactly as they are).
+    pad: "reflection", "zeros" or "border" for images (masks pad with 0, i.e. background).
+    dtype: sampling dtype for images; "auto" uses bf16 on CPUs with fast bf16 when the
+    batch has no masks or boxes (bf16 grid coordinates are about 1/256 coarse), else fp32.
+    """
+
+    rotate: float = 10.0
+    zoom: tuple[float, float] = (1.0, 1.1)
+    translate: float = 0.0
+    shear: float = 0.0
+    flip: float = 0.0
+    p: float = 0.75
+    pad: str = "reflection"
+    dtype: str | torch.dtype = "auto"
+    min_box_size: float = 1.0
+    kinds: tuple[str, ...] | None = None
+    train_only = True
+
+    def random_matrices(self, n: int, h: int, w: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per item: the linear part A (n x 2 x 2) and shift t (n x 2) in centred pixel units."""
+        ang = torch.deg2rad(_rand(n, -self.rotate, self.rotate, device))
+        sh = torch.tan(torch.deg2rad(_rand(n, -self.shear, self.shear, device)))
+        z = _rand(n, self.zoom[0], self.zoom[1], device)
+        fl = torch.where(_chosen(n, self.flip, device), -1.0, 1.0)
+        cos, sin, one, zero = (
+            ang.cos(),
+            ang.sin(),
+            torch.ones(n, device=device),
+            torch.zeros(n, device=device),
+        )
+        R = torch.stack([cos, -sin, sin, cos], -1).view(n, 2, 2)
+        S = torch.stack([one, sh, zero, one], -1).view(n, 2, 2)
+        Z = torch.stack([z * fl, zero, zero, z], -1).view(n, 2, 2)
+        t = torch.stack(
+            [
+                _rand(n, -self.translate, self.translate, device) * w,
+                _rand(n, -self.translate, self.translate, device) * h,
+            ],
+            -1,
+        )
+        return R @ S @ Z, t
+
+    def __call__(self, batch: tuple) -> tuple:
+        kinds = _kinds(self, batch)
+        n, h, w = _geometry_shape(batch, kinds)
+        dev = batch[0].device
+        sel = _chosen(n, self.p, dev).nonzero().squeeze(1)
+        A, t = self.random_matrices(len(sel), h, w, dev)
+        return apply_affine(
+            batch,
+            kinds,
+            sel,
+            A,
+            t,
+            pad=self.pad,
+            dtype=self._dtype(dev, kinds),
+            min_box_size=self.min_box_size,
+        )
+
+    def _dtype(self, device, kinds) -> torch.dtype:
+        if self.dtype != "auto":
+            return self.dtype
+        exact = any(k in ("mask", "boxes") for k in kinds)
+        return (
+            torch.bfloat16
+            if device.type == "cpu" and not exact and fast_bf16(device)
+            else torch.float32
+        )
+
+
+def apply_affine(
+    batch: tuple,
+    kinds: tuple[str, ...],
+    sel: torch.Tensor,
+    A: torch.Tensor,
+    t: torch.Tensor,
+    pad: str = "reflection",
+    dtype: torch.dtype = torch.float32,
+    min_box_size: float = 1.0,
+) -> tuple:
+    """Apply forward maps (A[i], t[i]) to the items `sel` of every image, mask and box entry.
+
+    Images come back float32 in 0..1 (uint8 input is converted); masks keep their dtype.
+    """
+    n, h, w = _geometry_shape(batch, kinds)
+    theta = affine_theta(A.float(), t.float(), h, w)
+    out = list(batch)
+    for j, kind in enumerate(kinds):
+        x = out[j]  # box labels may already have been updated along with their boxes
+        if kind == "image":
+            x = to_float(x)
+            if len(sel):
+                # contiguous NCHW (to_float): bf16 grid_sample on channels_last input crashes
+                # in torch 2.13 CPU. All items chosen (p=1): no gather and scatter at all.
+                every = len(sel) == n
+                sub = (x if every else x[sel]).to(
+                    dtype
+                )  # x[sel]: index_select is far slower on CPU
+                grid = F.affine_grid(theta.to(dtype), list(sub.shape), align_corners=False)
+                moved = F.grid_sample(
+                    sub, grid, mode="bilinear", padding_mode=pad, align_corners=False
+                )
+                if every:
+                    x = moved.to(x.dtype)
+                else:
+                    x = x.clone()
+                    x[sel] = moved.to(x.dtype)
+        elif kind == "mask" and len(sel):
+            sub = x.index_select(0, sel).unsqueeze(1).float()
+            grid = F.affine_grid(theta, list(sub.shape), align_corners=False)
+            moved = F.grid_sample(
+                sub, grid, mode="nearest", padding_mode="zeros", align_corners=False
+            )
+            x = x.index_copy(0, sel, moved.squeeze(1).round().to(x.dtype))
+        elif kind == "boxes" and len(sel):
+            labels = out[j + 1] if j + 1 < len(kinds) and kinds[j + 1] == "box_labels" else None
+            b, lab = transform_boxes(
+                x.index_select(0, sel),
+                None if labels is None else labels.index_select(0, sel),
+                A,
+                t,
+                h,
+                w,
+                min_box_size,
+            )
+            x = x.index_copy(0, sel, b)
+            if labels is not None:
+                out[j + 1] = labels.index_copy(0, sel, lab)
+        out[j] = x
+    return tuple(out)
+
+
+@dataclass
+class Lighting:
+    """Per item brightness, contrast and saturation factors in [1 - s, 1 + s] (0: unchanged).
+
+    brightness scales the pixels, contrast scales the distance to the image's mean gray,
+    saturation scales the distance to each pixel's gray (3-channel images only).
+    Works on 0..1 floats (uint8 input converted) and clamps to 0..1.
+    """
+
+    brightness: float = 0.2
+    contrast: float = 0.2
+    saturation: float = 0.0
+    p: float = 0.75
+    kinds: tuple[str, ...] | None = None
+    train_only = True
+
+    def __call__(self, batch: tuple) -> tuple:
+        out = []
+        for x, kind in zip(batch, _kinds(self, batch)):
+            if kind == "image":
+                x = adjust_lighting(to_float(x), *self._factors(x.shape[0], x.device))
+            out.append(x)
+        return tuple(out)
+
+    def _factors(self, n: int, device) -> tuple[torch.Tensor, ...]:
+        sel = _chosen(n, self.p, device)
+        one = torch.ones(n, device=device)
+        return tuple(
+            torch.where(sel, _rand(n, 1 - s, 1 + s, device), one)
+            for s in (self.brightness, self.contrast, self.saturation)
+        )
+
+
+def _gray(x: torch.Tensor) -> torch.Tensor:
+    if x.shape[1] != 3:
+        return x.mean(1, keepdim=True)
+    w = torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+    return (x * w).sum(1, keepdim=True)
+
+
+def adjust_lighting(
+    x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor, saturation: torch.Tensor
+) -> torch.Tensor:
+    """Apply per-item factors (each of shape N) to 0..1 float images."""
+    v = lambda f: f.to(x.dtype).view(-1, 1, 1, 1)  # noqa: E731
+    x = (x * v(brightness)).clamp(0, 1)
+    mean = _gray(x).mean((1, 2, 3), keepdim=True)
+    x = ((x - mean) * v(contrast) + mean).clamp(0, 1)
+    if x.shape[1] == 3:
+        g = _gray(x)
+        x = ((x - g) * v(saturation) + g).clamp(0, 1)
+    return x
+
+
+@dataclass
+class Cutout:
+    """Erase one rectangle per chosen item (side a random fraction in `size` of the image)."""
+
+    size: tuple[float, float] = (0.1, 0.3)
+    p: float = 0.5
+    fill: float = 0.0
+    kinds: tuple[str, ...] | None = None
+    train_only = True
+
+    def __call__(self, batch: tuple) -> tuple:
+        out = []
+        for x, kind in zip(batch, _kinds(self, batch)):
+            if kind == "image":
+                x = to_float(x)
+                n, _, h, w = x.shape
+                inside = cutout_mask(n, h, w, self.size, x.device) & _chosen(
+                    n, self.p, x.device
+                ).view(n, 1, 1)
+                x = x.masked_fill(inside.unsqueeze(1), self.fill)
+            out.append(x)
+        return tuple(out)
+
+
+def cutout_mask(n: int, h: int, w: int, size: tuple[float, float], device) -> torch.Tensor:
+    """N x H x W booleans, True inside one random rectangle per item."""
+    rh = (_rand(n, *size, device) * h).round()
+    rw = (_rand(n, *size, device) * w).round()
+    y0 = (torch.rand(n, device=device) * (h - rh + 1)).floor()
+    x0 = (torch.rand(n, device=device) * (w - rw + 1)).floor()
+    ys = torch.arange(h, device=device).view(1, h, 1)
+    xs = torch.arange(w, device=device).view(1, 1, w)
+    v = lambda a: a.view(n, 1, 1)  # noqa: E731
+    return (ys >= v(y0)) & (ys < v(y0 + rh)) & (xs >= v(x0)) & (xs < v(x0 + rw))
+
+
+def _mix_targets(
+    batch: tuple, kinds, perm: torch.Tensor, lam: torch.Tensor, n_classes: int | None, paste=None
+) -> list:
+    out = list(batch)
+    for j, (y, kind) in enumerate(zip(batch, kinds)):
+        if kind == "label":
+            if n_classes is None:
+                raise DlfError(
+                    "MixUp/CutMix of class labels needs n_classes (the data block sets it from the vocab)"
+                )
+            y = F.one_hot(y.long(), n_classes).float()
+            out[j] = lam * y + (1 - lam) * y[perm]
+        elif kind in ("multilabel", "regression"):
+            y = y.float()
+            out[j] = lam * y + (1 - lam) * y[perm]
+        elif kind == "mask":
+            if paste is None:
+                raise DlfError("MixUp cannot mix segmentation masks; use CutMix")
+            out[j] = torch.where(paste, y[perm], y)
+        elif kind in ("boxes", "box_labels"):
+            raise DlfError("MixUp/CutMix do not support boxes")
+    return out
+
+
+@dataclass
+class MixUp:
+    """Blend each image with another of the batch (weight lam ~ Beta(alpha, alpha) per batch);
+    targets blend the same way (class labels become soft one-hot rows)."""
+
+    alpha: float = 0.4
+    n_classes: int | None = None
+    kinds: tuple[str, ...] | None = field(default=None)
+    train_only = True
+
+    def __call__(self, batch: tuple) -> tuple:
+        kinds = _kinds(self, batch)
+        dev = batch[0].device
+        n = batch[0].shape[0]
+        lam = torch.distributions.Beta(self.alpha, self.alpha).sample().to(dev)
+        perm = torch.randperm(n, device=dev)
+        out = _mix_targets(batch, kinds, perm, lam, self.n_classes)
+        for j, kind in enumerate(kinds):
+            if kind == "image":
+                x = to_float(batch[j])
+                out[j] = lam * x + (1 - lam) * x[perm]
+        return tuple(out)
+
+
+@dataclass
+class CutMix:
+    """Paste a rectangle from another image of the batch; targets mix by the pasted area."""
+
+    alpha: float = 1.0
+    n_classes: int | None = None
+    kinds: tuple[str, ...] | None = None
+    train_only = True
+
+    def __call__(self, batch: tuple) -> tuple:
+        kinds = _kinds(self, batch)
+        dev = batch[0].device
+        n, h, w = _geometry_shape(batch, kinds)
+        lam = float(torch.distributions.Beta(self.alpha, self.alpha).sample())
+        rh, rw = round(h * math.sqrt(1 - lam)), round(w * math.sqrt(1 - lam))
+        y0, x0 = int(torch.randint(0, h - rh + 1, ())), int(torch.randint(0, w - rw + 1, ()))
+        paste = torch.zeros(h, w, dtype=torch.bool, device=dev)
+        paste[y0 : y0 + rh, x0 : x0 + rw] = True
+        lam_t = torch.tensor(1 - rh * rw / (h * w), device=dev)  # the area actually kept
+        perm = torch.randperm(n, device=dev)
+        out = _mix_targets(batch, kinds, perm, lam_t, self.n_classes, paste=paste)
+        for j, kind in enumerate(kinds):
+            if kind == "image":
+                x = to_float(batch[j])
+                out[j] = torch.where(paste, x[perm], x)
+        return tuple(out)
+
+
+def aug_transforms(
+    flip: bool = True,
+    rotate: float = 10.0,
+    zoom: float = 1.1,
+    translate: float = 0.0,
+    brightness: float = 0.2,
+    contrast: float = 0.2,
+    p_affine: float = 0.75,
+) -> list:
+    """A sensible default set: one fused flip+affine grid_sample, then lighting."""
+    tfms: list = []
+    if rotate or zoom > 1 or translate:
+        tfms.append(
+            Affine(
+                rotate=rotate,
+                zoom=(1.0, zoom),
+                translate=translate,
+                flip=0.5 if flip else 0.0,
+                p=p_affine,
+            )
+        )
+    elif flip:
+        tfms.append(Flip())
+    if brightness or contrast:
+        tfms.append(Lighting(brightness=brightness, contrast=contrast))
+    return tfms

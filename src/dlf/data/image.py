@@ -1,0 +1,129 @@
+"""Reading images: PNG/JPEG (8 or 16 bit, gray or RGB) with Pillow, DICOM with pydicom.
+
+Every reader returns a numpy array in HWC layout (height, width, channels), uint8 or
+uint16 as stored in the file, so nothing is lost before the cache decides how to scale.
+A file that cannot be read raises `DlfError` naming the file; callers that know the item
+index add it (see `ImageCache`).
+"""
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from dlf.core.errors import DlfError
+
+DICOM_SUFFIXES = (".dcm", ".dicom")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Read one image file into an HWC uint8/uint16 array (DICOM by suffix, else Pillow)."""
+    path = Path(path)
+    if path.suffix.lower() in DICOM_SUFFIXES:
+        return read_dicom(path)
+    return read_pillow(path)
+
+
+def read_pillow(path: str | os.PathLike) -> np.ndarray:
+    """PNG/JPEG/... via Pillow. Gray -> HxWx1, RGB(A) -> HxWx3; 16-bit gray stays uint16."""
+    path = Path(path)
+    _check_not_empty(path)
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode now: a truncated file fails here, not later
+            return _pil_to_array(im)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DlfError(f"{path}: cannot read image ({e}); replace or remove the file") from e
+
+
+def _pil_to_array(im: Image.Image) -> np.ndarray:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit PNGs open as "I;16" (or "I" in older Pillow); values fit uint16.
+        arr = np.asarray(im).astype(np.uint16)
+    elif im.mode in ("L", "RGB"):
+        arr = np.asarray(im)
+    elif im.mode in ("1", "P", "LA"):
+        arr = np.asarray(im.convert("L" if im.mode in ("1", "LA") else "RGB"))
+    else:  # RGBA, CMYK, YCbCr, ...: what a model expects is RGB
+        arr = np.asarray(im.convert("RGB"))
+    return arr[..., None] if arr.ndim == 2 else arr
+
+
+def read_dicom(path: str | os.PathLike) -> np.ndarray:
+    """A DICOM file's pixel array as HWC (uint8/uint16, or int16 for signed CT data)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    _check_not_empty(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, EOFError, ValueError) as e:
+        raise DlfError(f"{path}: cannot read DICOM ({e}); replace or remove the file") from e
+    if "PixelData" not in ds:
+        raise DlfError(f"{path}: DICOM file has no pixel data; it cannot be used as an image")
+    try:
+        arr = ds.pixel_array
+    except Exception as e:  # pydicom raises many kinds (missing codec, bad length, ...)
+        raise DlfError(f"{path}: cannot decode DICOM pixel data ({e})") from e
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    elif arr.ndim != 3 or arr.shape[-1] not in (1, 3):
+        raise DlfError(f"{path}: DICOM pixel array of shape {arr.shape} is not one 2-D image")
+    return arr
+
+
+def read_stack(paths: Sequence[str | os.PathLike]) -> np.ndarray:
+    """Several single-channel files (e.g. one per fluorescence stain) as one HxWxC image."""
+    planes = []
+    for p in paths:
+        arr = read_image(p)
+        if arr.shape[-1] != 1:
+            raise DlfError(f"{p}: expected a single-channel image to stack, got {arr.shape[-1]}")
+        planes.append(arr[..., 0])
+    shapes = {a.shape for a in planes}
+    if len(shapes) != 1:
+        raise DlfError(f"{paths[0]}: stacked channel files differ in size: {sorted(shapes)}")
+    return np.stack(planes, axis=-1)
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Scale an image to uint8: uint16 by 255/65535, other types by their own min..max."""
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == np.uint16:
+        # round(v * 255 / 65535) == (v + 128) // 257 exactly, without floats
+        return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    arr = arr.astype(np.float32)
+    lo, hi = float(arr.min()), float(arr.max())
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    return np.rint((arr - lo) * scale).astype(np.uint8)
+
+
+def resize(arr: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """Resize an HWC uint8 array to (height, width) with Pillow, channel by channel if needed.
+
+    Bilinear with antialiasing for images; `nearest=True` for masks (label values survive).
+    """
+    h, w = size
+    if arr.shape[:2] == (h, w):
+        return arr
+    method = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
+    if arr.shape[-1] == 3:
+        return np.asarray(Image.fromarray(arr).resize((w, h), method))
+    planes = [
+        np.asarray(Image.fromarray(arr[..., c]).resize((w, h), method))
+        for c in range(arr.shape[-1])
+    ]
+    return np.stack(planes, axis=-1)
+
+
+def _check_not_empty(path: Path) -> None:
+    try:
+        n = path.stat().st_size
+    except FileNotFoundError as e:
+        raise DlfError(f"{path}: file not found; check the path or the CSV that names it") from e
+    if n == 0:
+        raise DlfError(f"{path}: file is empty (0 bytes); replace or remove it")

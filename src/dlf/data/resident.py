@@ -1,0 +1,138 @@
+"""A batch loader for data that sits in memory or in a memory-mapped cache.
+
+Each batch is a sorted array of row indices and one slice per column: no per-item Python
+work, no decoding, one `torch.from_numpy` per column. Images come out uint8 NCHW (a view of
+the NHWC rows, i.e. channels_last in memory); the batch transforms on the device turn them
+into floats. A background thread prepares the next batches while the step runs.
+"""
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from dlf.data.samplers import _seed
+
+Column = Callable[[np.ndarray], torch.Tensor]  # sorted row indices -> batch tensor
+
+
+def image_column(array: np.ndarray) -> Column:
+    """N x H x W x C uint8 rows -> B x C x H x W uint8 (channels_last memory)."""
+    return lambda idx: torch.from_numpy(np.ascontiguousarray(array[idx])).permute(0, 3, 1, 2)
+
+
+def mask_column(array: np.ndarray) -> Column:
+    """N x H x W x 1 uint8 label maps -> B x H x W uint8."""
+    return lambda idx: torch.from_numpy(np.ascontiguousarray(array[idx, ..., 0]))
+
+
+def array_column(array: np.ndarray) -> Column:
+    """Any N x ... array (labels, multi-hot rows, regression targets) -> B x ... tensor."""
+    return lambda idx: torch.from_numpy(np.ascontiguousarray(array[idx]))
+
+
+def ragged_column(rows: Sequence[np.ndarray], pad: float, dtype: torch.dtype) -> Column:
+    """Variable-length rows (boxes of one image) -> B x M x ... padded with `pad`."""
+    rows = [np.asarray(r) for r in rows]
+
+    def take(idx: np.ndarray) -> torch.Tensor:
+        picked = [rows[i] for i in idx]
+        m = max(1, max(len(r) for r in picked))
+        tail = next((r.shape[1:] for r in picked if len(r)), rows[0].shape[1:] if rows else ())
+        out = np.full((len(idx), m, *tail), pad, dtype=np.float64)
+        for j, r in enumerate(picked):
+            out[j, : len(r)] = r
+        return torch.from_numpy(out).to(dtype)
+
+    return take
+
+
+class ArrayLoader:
+    """Batches of rows `indices` (or positions drawn by `sampler` within them) from `columns`.
+
+    shuffle: a new order each epoch (seeded by `seed`, or by torch's global RNG).
+    sampler: anything with `epoch_indices()` (see dlf.data.samplers) or an iterable of
+      positions into `indices`. pin_memory: page-lock batches for fast async copies to CUDA.
+    prefetch: how many batches a background thread prepares ahead (0: none).
+    """
+
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        indices: Sequence[int] | np.ndarray,
+        bs: int = 64,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        sampler=None,
+        seed: int | None = None,
+        pin_memory: bool = False,
+        prefetch: int = 2,
+    ) -> None:
+        self.columns, self.indices = list(columns), np.asarray(indices, dtype=np.int64)
+        self.bs, self.shuffle, self.drop_last, self.sampler = bs, shuffle, drop_last, sampler
+        self.pin_memory, self.prefetch = pin_memory, prefetch
+        self.rng = np.random.default_rng(_seed(seed))
+
+    def _epoch_order(self) -> np.ndarray:
+        if self.sampler is not None:
+            get = getattr(self.sampler, "epoch_indices", None)
+            pos = get() if get else np.fromiter(iter(self.sampler), dtype=np.int64)
+            return self.indices[pos]
+        return self.rng.permutation(self.indices) if self.shuffle else self.indices
+
+    def _n_rows(self) -> int:
+        return len(self.sampler) if self.sampler is not None else len(self.indices)
+
+    def __len__(self) -> int:
+        n = self._n_rows()
+        return n // self.bs if self.drop_last else -(-n // self.bs)
+
+    def _batches(self, order: np.ndarray) -> Iterator[tuple]:
+        for b in range(len(self)):
+            # Sorted indices read the memmap front to back; the order within a batch is irrelevant.
+            idx = np.sort(order[b * self.bs : (b + 1) * self.bs])
+            batch = tuple(col(idx) for col in self.columns)
+            if self.pin_memory:
+                batch = tuple(t.pin_memory() for t in batch)
+            yield batch
+
+    def __iter__(self) -> Iterator[tuple]:
+        batches = self._batches(self._epoch_order())
+        if self.prefetch <= 0:
+            yield from batches
+            return
+        q: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+        done = object()
+
+        def produce() -> None:
+            try:
+                for batch in batches:
+                    while not stop.is_set():
+                        try:
+                            q.put(batch, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                q.put(done)
+            except BaseException as e:  # hand the error to the consumer, who raises it
+                q.put(e)
+
+        thread = threading.Thread(target=produce, daemon=True)
+        thread.start()
+        try:
+            while (item := q.get()) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while thread.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    q.get_nowait()
+                except queue.Empty:
+                    thread.join(0.05)

@@ -1,0 +1,73 @@
+"""Samplers for imbalanced data: which rows an epoch visits, drawn in one vectorised call.
+
+They are `torch.utils.data.Sampler`s (usable with a torch `DataLoader`) and also offer
+`epoch_indices()`, the whole epoch as one NumPy array, which `ArrayLoader` uses directly.
+"""
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from dlf.core.errors import DlfError
+
+
+class WeightedSampler(Sampler[int]):
+    """Draw `num_samples` rows per epoch with probability proportional to `weights`."""
+
+    def __init__(
+        self,
+        weights: Sequence[float] | np.ndarray,
+        num_samples: int | None = None,
+        replacement: bool = True,
+        seed: int | None = None,
+    ) -> None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.ndim != 1 or len(w) == 0 or (w < 0).any() or not np.isfinite(w).all() or w.sum() <= 0:
+            raise DlfError(
+                "sampler weights must be a non-empty 1-D list of finite values >= 0, not all 0"
+            )
+        self.p = w / w.sum()
+        self.num_samples = len(w) if num_samples is None else int(num_samples)
+        if not replacement and self.num_samples > int((w > 0).sum()):
+            raise DlfError(
+                f"cannot draw {self.num_samples} rows without replacement from {int((w > 0).sum())}"
+            )
+        self.replacement = replacement
+        self.rng = np.random.default_rng(_seed(seed))
+
+    def epoch_indices(self) -> np.ndarray:
+        return self.rng.choice(
+            len(self.p), size=self.num_samples, replace=self.replacement, p=self.p
+        )
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.epoch_indices().tolist())
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def class_balanced_weights(labels: Sequence[int] | np.ndarray) -> np.ndarray:
+    """Per-row weight 1 / (rows of that class): every class is drawn equally often."""
+    labels = np.asarray(labels)
+    _, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    return 1.0 / counts[inverse]
+
+
+class ClassBalancedSampler(WeightedSampler):
+    """Each class equally likely per draw, whatever its share of the rows."""
+
+    def __init__(
+        self,
+        labels: Sequence[int] | np.ndarray,
+        num_samples: int | None = None,
+        seed: int | None = None,
+    ):
+        super().__init__(class_balanced_weights(labels), num_samples, replacement=True, seed=seed)
+
+
+def _seed(seed: int | None) -> int:
+    # No seed: follow torch's global RNG, so dlf.core.seed_everything makes runs repeatable.
+    return int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else seed
