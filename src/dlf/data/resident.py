@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from dlf.data.samplers import _seed
+from dlf.data.samplers import epoch_rng
 
 Column = Callable[[np.ndarray], torch.Tensor]  # sorted row indices -> batch tensor
 
@@ -73,14 +73,17 @@ class ArrayLoader:
         self.columns, self.indices = list(columns), np.asarray(indices, dtype=np.int64)
         self.bs, self.shuffle, self.drop_last, self.sampler = bs, shuffle, drop_last, sampler
         self.pin_memory, self.prefetch = pin_memory, prefetch
-        self.rng = np.random.default_rng(_seed(seed))
+        self.seed, self.epoch = seed, 0
 
     def _epoch_order(self) -> np.ndarray:
         if self.sampler is not None:
             get = getattr(self.sampler, "epoch_indices", None)
             pos = get() if get else np.fromiter(iter(self.sampler), dtype=np.int64)
             return self.indices[pos]
-        return self.rng.permutation(self.indices) if self.shuffle else self.indices
+        if not self.shuffle:
+            return self.indices
+        rng, self.epoch = epoch_rng(self.seed, self.epoch), self.epoch + 1
+        return rng.permutation(self.indices)
 
     def _n_rows(self) -> int:
         return len(self.sampler) if self.sampler is not None else len(self.indices)

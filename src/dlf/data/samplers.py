@@ -34,13 +34,11 @@ class WeightedSampler(Sampler[int]):
             raise DlfError(
                 f"cannot draw {self.num_samples} rows without replacement from {int((w > 0).sum())}"
             )
-        self.replacement = replacement
-        self.rng = np.random.default_rng(_seed(seed))
+        self.replacement, self.seed, self.epoch = replacement, seed, 0
 
     def epoch_indices(self) -> np.ndarray:
-        return self.rng.choice(
-            len(self.p), size=self.num_samples, replace=self.replacement, p=self.p
-        )
+        rng, self.epoch = epoch_rng(self.seed, self.epoch), self.epoch + 1
+        return rng.choice(len(self.p), size=self.num_samples, replace=self.replacement, p=self.p)
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.epoch_indices().tolist())
@@ -68,6 +66,13 @@ class ClassBalancedSampler(WeightedSampler):
         super().__init__(class_balanced_weights(labels), num_samples, replacement=True, seed=seed)
 
 
-def _seed(seed: int | None) -> int:
-    # No seed: follow torch's global RNG, so dlf.core.seed_everything makes runs repeatable.
-    return int(torch.randint(0, 2**31 - 1, (1,)).item()) if seed is None else seed
+def epoch_rng(seed: int | None, epoch: int) -> np.random.Generator:
+    """The generator for one epoch's draws.
+
+    No seed: one draw from torch's global RNG when the epoch starts (as torch's own
+    RandomSampler does), so `seed_everything` makes runs repeatable and restoring the RNG
+    state of an epoch's start (a resumed checkpoint) restores that epoch's order exactly.
+    """
+    if seed is None:
+        return np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,)).item()))
+    return np.random.default_rng([seed, epoch])
