@@ -23,7 +23,7 @@ from torch import nn
 
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_precision
-from dlf.data.loaders import DataLoaders
+from dlf.data.loaders import DataLoaders, to_device
 from dlf.train.callbacks.core import (
     CancelBatchException,
     CancelEpochException,
@@ -381,14 +381,19 @@ class Learner:
         return (preds, *rest)
 
     def predict(self, item):
-        """Predict one raw item; decoded through the dataset and the vocab when they allow."""
-        loader = self.dls.valid if self.dls.valid is not None else self.dls.train
-        ds = loader.dataset
-        x = ds.encode_item(item) if hasattr(ds, "encode_item") else torch.as_tensor(item)
-        (xb,) = loader._prepare((x[None],))[: self.dls.n_inp]
+        """Predict one raw item (a file, a row, or an input tensor).
+
+        Items go through the DataBlock's encoding when the loaders have one; with a vocab the
+        answer is decoded to (label, index, probabilities), else the raw output is returned."""
+        if self.dls.datasets is not None:
+            xb = self.dls.test_batch([item])[: self.dls.n_inp]
+        else:
+            xb = (to_device(torch.as_tensor(item)[None], self.device),)
+            for tfm in self.dls.valid_tfms:
+                xb = tfm(xb)
         self.model.eval()
         with torch.no_grad(), self.autocast():
-            out = self.model(xb)[0].float().cpu()
+            out = self.model(*xb)[0].float().cpu()
         if self.dls.vocab is None:
             return out
         probs = out.softmax(-1)
