@@ -1,3 +1,81 @@
-"""dlf.models"""
+"""dlf.models (week 3): CNNs built from readable blocks, a registry, summaries, weight loading.
 
-__all__: list[str] = []
+from dlf.models import create_model, summary, load_pretrained
+model = create_model("resnet34", num_classes=5, in_chans=6, pretrained="resnet34.pth")
+print(summary(model, (1, 6, 224, 224)))
+"""
+
+from dlf.models.classifier import ClassifierBase
+from dlf.models.fpn import FPN
+from dlf.models.layers import (
+    SCSE,
+    AdaptiveConcatPool2d,
+    BasicBlock,
+    Bottleneck,
+    ConvNormAct,
+    GeM,
+    SqueezeExcite,
+    create_pool,
+    init_weights_kaiming,
+)
+from dlf.models.lenet import LeNet, lenet
+from dlf.models.registry import create_model, list_models, register_model
+from dlf.models.resnet import (
+    ResNet,
+    resnet18,
+    resnet18d,
+    resnet34,
+    resnet34d,
+    resnet50,
+    resnet50d,
+    resnet101,
+    resnet101d,
+    resnet152,
+    resnext50_32x4d,
+    seresnext50_32x4d,
+)
+from dlf.models.summary import ModelSummary, summary, summary_main
+from dlf.models.unet import UNet
+from dlf.models.vgg import VGG, vgg11, vgg16
+from dlf.models.weights import LoadReport, adapt_input_conv, load_pretrained
+
+__all__ = [
+    "FPN",
+    "SCSE",
+    "VGG",
+    "AdaptiveConcatPool2d",
+    "BasicBlock",
+    "Bottleneck",
+    "ClassifierBase",
+    "ConvNormAct",
+    "GeM",
+    "LeNet",
+    "LoadReport",
+    "ModelSummary",
+    "ResNet",
+    "SqueezeExcite",
+    "UNet",
+    "adapt_input_conv",
+    "create_model",
+    "create_pool",
+    "init_weights_kaiming",
+    "lenet",
+    "list_models",
+    "load_pretrained",
+    "register_model",
+    "resnet18",
+    "resnet18d",
+    "resnet34",
+    "resnet34d",
+    "resnet50",
+    "resnet50d",
+    "resnet101",
+    "resnet101d",
+    "resnet152",
+    "resnext50_32x4d",
+    "seresnext50_32x4d",
+    "summary",
+    "summary_main",
+    "vgg11",
+    "vgg16",
+]

@@ -1,0 +1,51 @@
+"""Every registered model: forward, backward, output shape, parameter groups."""
+
+import pytest
+import torch
+
+from dlf.core import DlfError
+from dlf.models import create_model, list_models
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward_and_param_groups(name):
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=3)
+    is_unet = name.startswith("unet_")
+    size = 64 if is_unet else 32
+    y = model(torch.randn(2, 3, size, size))
+    assert y.shape == ((2, 3, size, size) if is_unet else (2, 3))
+    y.float().pow(2).mean().backward()
+    params = list(model.parameters())
+    assert all(p.grad is not None for p in params), "every parameter takes part in the loss"
+
+    groups = model.param_groups()
+    ids = [id(p) for g in groups for p in g]
+    assert len(ids) == len(set(ids)) == len(params), "groups cover every parameter exactly once"
+    if is_unet:
+        assert {id(p) for p in groups[0]} == {id(p) for p in model.encoder.parameters()}
+    else:
+        assert {id(p) for p in model.fc.parameters()} <= {id(p) for p in groups[-1]}
+        stem = model.get_submodule(model.pretrained_cfg["first_conv"]).weight
+        assert stem is groups[0][0], "groups run from the stem to the head"
+
+
+def test_list_models_covers_every_family_and_filters():
+    names = list_models()
+    for n in (
+        "lenet",
+        "vgg16",
+        "resnet18",
+        "resnet152",
+        "resnet50d",
+        "resnext50_32x4d",
+        "seresnext50_32x4d",
+        "unet_resnet34",
+    ):
+        assert n in names
+    assert list_models("unet_*") == [n for n in names if n.startswith("unet_")]
+
+
+def test_unknown_model_suggests_close_names():
+    with pytest.raises(DlfError, match="did you mean resnet34"):
+        create_model("resnet43")
