@@ -133,7 +133,7 @@ def fundus_image(
     disc = (cx + side * R * rng.uniform(0.3, 0.45), cy + R * rng.uniform(-0.12, 0.12))
     macula = (cx - side * R * rng.uniform(0.0, 0.12), cy + R * rng.uniform(-0.08, 0.08))
 
-    refl = _background(rng, H, W, dx, dy)
+    refl = _background(rng, H, W)
     _optic_disc_and_macula(refl, rng, xx, yy, R, disc, macula)
     vessels = Image.new("L", (W, H))
     _vessels(ImageDraw.Draw(vessels), rng, R, disc, side, (cx, cy))
@@ -161,7 +161,7 @@ def fundus_image(
     return np.asarray(out)
 
 
-def _background(rng, H, W, dx, dy) -> np.ndarray:
+def _background(rng, H, W) -> np.ndarray:
     """Reflectance: the fundus colour times choroidal texture, (H, W, 3) in 0-1."""
     r = rng.uniform(0.55, 0.95)
     colour = np.array([r, r * rng.uniform(0.3, 0.6), r * rng.uniform(0.08, 0.35)], np.float32)
