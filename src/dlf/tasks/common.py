@@ -1,0 +1,75 @@
+"""Pieces every image task uses: where caches live, resident loaders, batched prediction."""
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlf.core.hardware import default_device, resolve_precision
+from dlf.data.cache import ImageCache
+from dlf.data.resident import ArrayLoader, array_column, image_column
+from dlf.train.tta import tta_predict
+
+
+def cache_folder(data: Path, split: str, size: int, recipe: str) -> Path:
+    """A cache per (data folder, split, size, preprocessing), kept out of the data folder
+    (Kaggle's input folders are read-only)."""
+    from dlf.tasks.runner import dlf_home
+
+    key = hashlib.sha1(f"{Path(data).resolve()}|{split}|{size}|{recipe}".encode()).hexdigest()[:12]
+    return dlf_home() / "cache" / f"{Path(data).name}-{split}-{size}-{key}"
+
+
+def build_cache(
+    paths: Sequence[Path], data: Path, split: str, size: int, reader: Callable, recipe: str, log
+) -> ImageCache:
+    folder = cache_folder(data, split, size, recipe)
+    log(f"decoded-image cache for {len(paths)} {split} images at {size}px: {folder}")
+    return ImageCache.build(
+        list(paths), size, folder=folder, reader=reader, recipe=recipe, progress=False
+    )
+
+
+def array_loaders(
+    images: np.ndarray, targets: np.ndarray, train_idx, valid_idx, bs: int, sampler=None
+) -> tuple[ArrayLoader, ArrayLoader]:
+    cols = [image_column(images), array_column(targets)]
+    train = ArrayLoader(
+        cols, train_idx, bs=bs, shuffle=sampler is None, drop_last=True, sampler=sampler
+    )
+    valid = ArrayLoader(cols, valid_idx, bs=bs * 2, shuffle=False)
+    return train, valid
+
+
+@torch.no_grad()
+def predict_images(
+    model: nn.Module,
+    images: np.ndarray,
+    tfms: Sequence[Callable],
+    bs: int = 64,
+    tta: int = 1,
+    dense: bool = False,
+    act: Callable | None = None,
+    device: torch.device | None = None,
+) -> torch.Tensor:
+    """Model outputs for every row of a uint8 NHWC array, in order, on the CPU."""
+    device = device or default_device()
+    precision = resolve_precision("auto", device)
+    model = model.to(device).eval()
+    loader = ArrayLoader([image_column(images)], np.arange(len(images)), bs=bs, shuffle=False)
+    outs = []
+    for (xb,) in loader:
+        batch = (xb.to(device),)
+        for t in tfms:
+            batch = t(batch)
+        ctx = (
+            torch.autocast(device.type, dtype=precision.autocast_dtype)
+            if precision.autocast
+            else torch.autocast(device.type, enabled=False)
+        )
+        with ctx:
+            outs.append(tta_predict(model, batch[0], tta, dense=dense, act=act).float().cpu())
+    return torch.cat(outs)
