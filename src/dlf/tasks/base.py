@@ -77,6 +77,10 @@ class Task:
         """Extra report content: `confusion`, `labels`, `samples` (see dlf.report)."""
         return {}
 
+    def extra_callbacks(self, cfg: TrainConfig) -> list:
+        """Task-specific training callbacks (e.g. a sampler schedule); default none."""
+        return []
+
     def build_model(self, cfg: TrainConfig) -> nn.Module:
         raise NotImplementedError
 

@@ -199,7 +199,7 @@ def train(
         checkpoint = Checkpoint(run, every_steps=cfg.checkpoint_every)
         stop = StopOnInterrupt(checkpoint, run, log)
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
-                        cbs=[CSVLogger(run / "metrics.csv"), checkpoint, stop], logger=log)  # fmt: skip
+                        cbs=[CSVLogger(run / "metrics.csv"), checkpoint, stop, *task.extra_callbacks(cfg)], logger=log)  # fmt: skip
         learn.task_name = task.name
         if resuming:
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
