@@ -49,7 +49,10 @@ class ImageDataLoaders:
             get_items = lambda p: [f for r in roots for f in get_image_files(r)]  # noqa: E731
             splitter = folder_splitter(train, valid)
         else:
-            get_items, splitter = get_image_files, random_splitter(valid_pct, seed)
+            # only the train/ folder (if there is one): a test/ folder beside it is not a class
+            root = path / train if (path / train).is_dir() else path
+            get_items = lambda p: get_image_files(root)  # noqa: E731
+            splitter = random_splitter(valid_pct, seed)
         dblock = DataBlock(
             blocks=(ImageBlock(size), CategoryBlock()),
             get_items=get_items,
@@ -58,7 +61,7 @@ class ImageDataLoaders:
             item_tfms=item_tfms,
             batch_tfms=_default_tfms(batch_tfms),
         )
-        return dblock.dataloaders(path, bs=bs, seed=seed, **kw)
+        return dblock.dataloaders(path, bs=bs, **kw)
 
     @staticmethod
     def from_df(
@@ -104,7 +107,7 @@ class ImageDataLoaders:
             item_tfms=item_tfms,
             batch_tfms=_default_tfms(batch_tfms),
         )
-        return dblock.dataloaders(records, bs=bs, seed=seed, **kw)
+        return dblock.dataloaders(records, bs=bs, **kw)
 
     @staticmethod
     def from_csv(

@@ -79,6 +79,11 @@ def fit_postprocess(probs: torch.Tensor, masks: torch.Tensor, scale: float) -> t
     return best, best_dice
 
 
+def read_radiograph(path) -> np.ndarray:
+    """A DICOM's pixels as (H, W, 1), the shape the image cache stores."""
+    return read_dicom(path)[..., None]
+
+
 def _presize_mask(rles: list[str], size: int) -> np.ndarray:
     mask = rle_decode_union(rles, FULL, FULL) if rles else np.zeros((FULL, FULL), bool)
     if size == FULL:
@@ -117,7 +122,7 @@ class SiimTask(Task):
             list(paths),
             size,
             folder=folder,
-            reader=read_dicom,
+            reader=read_radiograph,
             channels=1,
             recipe="dicom",
             progress=False,
