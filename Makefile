@@ -16,8 +16,15 @@ $(READY): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(READY)
 
+DEMO_RUN := runs/aptos-demo
+DATA_HOME = $${DLF_HOME:-$$HOME/.cache/dlf}/data
+
+# The main job: APTOS 2019 on the embedded synthetic data, from training to a scored submission.
 demo: $(READY)
-	$(BIN)/python examples/week1_quickstart.py
+	$(BIN)/dlf train aptos --out $(DEMO_RUN) --overwrite
+	$(BIN)/dlf predict aptos --run $(DEMO_RUN) --tta 2
+	$(BIN)/dlf evaluate aptos --truth $(DATA_HOME)/aptos-synth/test_labels.csv --pred $(DEMO_RUN)/submission.csv
+	@echo "submission: $(DEMO_RUN)/submission.csv   report: $(DEMO_RUN)/report.html"
 
 test: $(READY)
 	$(BIN)/ruff check src tests bench examples

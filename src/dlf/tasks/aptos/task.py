@@ -76,7 +76,7 @@ def fit_thresholds(
 class AptosTask(Task):
     name = "aptos"
     metric_name = "qwk"
-    defaults = {"epochs": 10, "arch": "resnet18", "size": 128, "bs": 32, "lr": 3e-3}
+    defaults = {"epochs": 12, "arch": "resnet18", "size": 128, "bs": 32, "lr": 1e-3}
     synth_n = 600
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
