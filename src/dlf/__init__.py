@@ -4,10 +4,26 @@ The few-lines API of week 1 lives here; each week's pieces live in their own sub
 `dlf.data` (week 2), `dlf.models` (week 3), `dlf.train` (weeks 4-5), `dlf.tasks` (projects).
 """
 
+from dlf import data, models, train
 from dlf.core import DlfError, seed_everything
-from dlf.data import DataLoaders
+from dlf.data import DataBlock, DataLoaders, ImageDataLoaders
+from dlf.models import create_model, list_models
 from dlf.train import Learner, accuracy
 
 __version__ = "0.1.0"
 
-__all__ = ["DataLoaders", "DlfError", "Learner", "__version__", "accuracy", "seed_everything"]
+__all__ = [
+    "DataBlock",
+    "DataLoaders",
+    "DlfError",
+    "ImageDataLoaders",
+    "Learner",
+    "__version__",
+    "accuracy",
+    "create_model",
+    "data",
+    "list_models",
+    "models",
+    "seed_everything",
+    "train",
+]
