@@ -233,6 +233,12 @@ def train(
             final={task.metric_name: score},
             **task.report_extras(learn, cfg, post),
         )
+        if rec.stats:
+            speed = sorted(s["items_per_second"] for s in rec.stats)[len(rec.stats) // 2]
+            wait = sorted(s["data_wait_share"] for s in rec.stats)[len(rec.stats) // 2]
+            log(
+                f"training: {speed:.1f} images/s, {100 * wait:.1f}% of the time waiting for data (medians over epochs)"
+            )
         log(f"run folder: {run} (report: {run / 'report.html'})")
         log(f"{task.metric_name} {score:.6f}")
         return result
