@@ -2,7 +2,6 @@
 and step, the run stops, and the checkpoint on disk is the last one before the NaN."""
 
 import pytest
-import torch
 import torch.nn.functional as F
 
 from dlf import DataLoaders, DlfError, Learner, seed_everything
@@ -45,4 +44,3 @@ def test_nan_loss_is_named_and_the_checkpoint_before_it_is_kept(tmp_path, epoch,
     )
     assert all(v.isfinite().all() for v in state["model"].values())
     assert "\n" not in str(e.value)
-

@@ -53,7 +53,7 @@ def test_resume_refuses_a_planted_checkpoint(capsys, aptos, tmp_path):
 def test_create_model_refuses_a_planted_pretrained_file(tmp_path):
     path, marker = tmp_path / "resnet18.pth", tmp_path / "pwned"
     plant(path, marker)
-    with pytest.raises(DlfError, match="resnet18.pth"):
+    with pytest.raises(DlfError, match=r"resnet18\.pth"):
         create_model("lenet", num_classes=2, pretrained=path)
     assert not marker.exists()
 
