@@ -195,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"dlf: error: {e}", file=sys.stderr)
         return e.exit_code
+    except KeyboardInterrupt:  # Ctrl-C outside a training loop (which handles its own)
+        if debug:
+            raise
+        print("dlf: interrupted; rerun the command (a run folder: add --resume)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ pickled code runs) or a `.safetensors` file and then, before loading:
 import logging
 import math
 import os
+import pickle
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,14 @@ class LoadReport:
         return "\n".join(lines)
 
 
+def unpickling_reason(e: Exception) -> str:
+    """One line out of torch.load's long, coloured refusal: the line that says why."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(e).splitlines()]
+    lines = [line for line in lines if line] or [type(e).__name__]
+    why = next((line for line in lines if "Unsupported" in line), lines[0])
+    return why[:200]
+
+
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors by name from a .pth/.pt/.bin or .safetensors file (unwrapping {'state_dict': ...})."""
     path = Path(path)
@@ -71,9 +81,19 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
             raise DlfError(f"{path}: unknown weights format; use a .pth, .pt or .safetensors file")
     except DlfError:
         raise
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" not in str(e):  # no callable named in it: a damaged file
+            raise DlfError(
+                f"{path}: cannot read weights ({unpickling_reason(e)}); is the file complete?"
+            ) from e
+        raise DlfError(
+            f"{path}: refused to load: it holds more than tensors ({unpickling_reason(e)}); "
+            "weights files are loaded with weights_only=True and never run code"
+        ) from e
     except Exception as e:
         raise DlfError(
-            f"{path}: cannot read weights ({type(e).__name__}: {e}); is the file complete?"
+            f"{path}: cannot read weights ({type(e).__name__}: {unpickling_reason(e)}); "
+            "is the file complete?"
         ) from e
     for wrapper in ("state_dict", "model", "model_state_dict"):  # common training-checkpoint shapes
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):

@@ -18,7 +18,7 @@ from dlf.core.errors import DlfError
 from dlf.core.seed import seed_everything
 from dlf.report.html import write_run_report
 from dlf.tasks.base import Task, TrainConfig
-from dlf.train.callbacks import CancelFitException, Checkpoint, CSVLogger
+from dlf.train.callbacks import CancelFitException, Checkpoint, CSVLogger, NanGuard
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
 
@@ -80,6 +80,9 @@ class RunLog:
     def __call__(self, msg: str) -> None:
         if not self.quiet:
             print(msg, flush=True)
+        self.to_file(msg)
+
+    def to_file(self, msg: str) -> None:
         if self.file:
             self.file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
 
@@ -88,19 +91,27 @@ class RunLog:
             self.file.close()
 
 
-def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> bool:
-    """Make `run` ready; True when resuming. Refuses to mix two runs in one folder."""
+def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> str:
+    """Make `run` ready and say how to start: "new", "resume" (from the checkpoint) or
+    "restart" (--resume on a run killed before its first checkpoint: start it again from
+    the beginning with its saved settings). Refuses to mix two runs in one folder."""
+    if run.is_dir():  # temporaries of atomic writes that a kill interrupted
+        for tmp in [*run.glob(".*.tmp"), *run.glob("checkpoint/.*.tmp")]:
+            tmp.unlink()
+    started = run.is_dir() and any(run.iterdir())
+    # A run killed before it wrote config.json leaves at most its log: nothing to keep.
+    unstarted = started and {p.name for p in run.iterdir()} <= {"log.txt", "checkpoint"}
     if resume:
         if not (run / "config.json").is_file():
-            raise DlfError(
-                f"{run}: nothing to resume (no config.json); drop --resume to start a new run"
-            )
+            if not unstarted:
+                raise DlfError(
+                    f"{run}: nothing to resume (no config.json); drop --resume to start a new run"
+                )
+            return "new"
         if not (run / "checkpoint" / "state.pt").is_file():
-            raise DlfError(
-                f"{run}: no checkpoint to resume from (checkpoint/state.pt); rerun with --overwrite"
-            )
-        return True
-    if run.exists() and any(run.iterdir()):
+            return "restart"
+        return "resume"
+    if started and not unstarted:
         if not (run / "config.json").is_file():
             raise DlfError(f"{run}: folder is not empty and is not a dlf run; choose another --out")
         if not overwrite:
@@ -114,7 +125,7 @@ def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> bool:
             elif p.exists():
                 p.unlink()
     run.mkdir(parents=True, exist_ok=True)
-    return False
+    return "new"
 
 
 def environment(learn: Learner | None = None) -> dict:
@@ -141,9 +152,15 @@ class StopOnInterrupt:
 
     def __init__(self, checkpoint: Checkpoint, run: Path, log) -> None:
         self.checkpoint, self.run, self.log, self.hit = checkpoint, run, log, False
+        self.previous = None  # the SIGINT handler to put back
 
     def before_fit(self, learn) -> None:
         self.previous = signal.signal(signal.SIGINT, self._handler)
+
+    def restore(self) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
     def _handler(self, signum, frame) -> None:
         if self.hit:  # a second Ctrl-C: stop at once
@@ -172,13 +189,18 @@ def train(
 ) -> dict:
     """Train a task end to end; returns the final config (with the fitted post-processing)."""
     run = Path(cfg.out or f"runs/{task.name}")
-    resuming = prepare_run_folder(run, resume, overwrite)
+    mode = prepare_run_folder(run, resume, overwrite)
+    resuming = mode == "resume"
     log = RunLog(run / "log.txt", quiet=quiet)
+    stop = None
     try:
-        if resuming:
+        if mode in ("resume", "restart"):
             saved = json.loads((run / "config.json").read_text())
             cfg = TrainConfig(**saved["config"])
-            log(f"resuming {run} with its saved settings")
+            if resuming:
+                log(f"resuming {run} with its saved settings")
+            else:
+                log(f"{run}: no checkpoint yet; starting the run again with its saved settings")
         else:
             for k, v in task.defaults.items():
                 if getattr(cfg, k) is None:
@@ -198,8 +220,9 @@ def train(
         parts = task.build(cfg, data, log)
         checkpoint = Checkpoint(run, every_steps=cfg.checkpoint_every)
         stop = StopOnInterrupt(checkpoint, run, log)
+        cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
-                        cbs=[CSVLogger(run / "metrics.csv"), checkpoint, stop, *task.extra_callbacks(cfg)], logger=log)  # fmt: skip
+                        cbs=[*cbs, *task.extra_callbacks(cfg)], logger=log)  # fmt: skip
         learn.task_name = task.name
         if resuming:
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
@@ -242,7 +265,12 @@ def train(
         log(f"run folder: {run} (report: {run / 'report.html'})")
         log(f"{task.metric_name} {score:.6f}")
         return result
+    except DlfError as e:
+        log.to_file(f"error: {e}")  # the reason a run stopped belongs in its log too
+        raise
     finally:
+        if stop is not None:
+            stop.restore()  # a run that stopped with an error leaves Ctrl-C as it found it
         log.close()
 
 

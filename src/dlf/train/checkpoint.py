@@ -19,6 +19,7 @@ from torch import nn
 
 from dlf.core.atomic import atomic_write_bytes
 from dlf.core.errors import DlfError
+from dlf.models.weights import unpickling_reason
 
 
 def save_weights(model: nn.Module, path: str | Path) -> Path:
@@ -87,8 +88,7 @@ def load_checkpoint_state(path: str | Path) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DlfError(
-            f"{path}: refused to load: not a plain dlf checkpoint ({first[:160]}); "
+            f"{path}: refused to load: not a plain dlf checkpoint ({unpickling_reason(e)}); "
             "checkpoints are loaded with weights_only=True and never run code"
         ) from e

@@ -88,6 +88,8 @@ def load_fundus(
 ) -> np.ndarray:
     """Read a fundus photograph as uint8 (size, size, 3): crop to the disc, square, resize."""
     try:
+        if os.path.getsize(path) == 0:  # Pillow would only say "cannot identify image file"
+            raise DlfError(f"{path}: file is empty (0 bytes); replace or remove it")
         with Image.open(path) as im:
             img = np.asarray(im.convert("RGB"))
     except FileNotFoundError:

@@ -16,6 +16,7 @@ from dlf.train.callbacks.early_stopping import EarlyStopping
 from dlf.train.callbacks.ema import EMA
 from dlf.train.callbacks.gather import GatherPreds
 from dlf.train.callbacks.grad import GradientAccumulation, GradientClip
+from dlf.train.callbacks.nan_guard import NanGuard
 from dlf.train.callbacks.progress import ProgressCallback
 from dlf.train.callbacks.recorder import Recorder
 from dlf.train.callbacks.schedule import ParamScheduler
@@ -37,6 +38,7 @@ __all__ = [
     "GatherPreds",
     "GradientAccumulation",
     "GradientClip",
+    "NanGuard",
     "ParamScheduler",
     "ProgressCallback",
     "Recorder",

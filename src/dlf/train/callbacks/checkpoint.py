@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.nan_guard import NanGuard
 from dlf.train.checkpoint import get_rng_state, save_checkpoint_state, save_weights
 
 
@@ -34,10 +35,13 @@ class Checkpoint(Callback):
             self.save(learn, learn.iter + 1)
 
     def after_epoch(self, learn) -> None:
+        self.save(learn, len(learn.dls.train))  # checks for NaN first, then the weights
         save_weights(learn.model, self.folder / "model.safetensors")
-        self.save(learn, len(learn.dls.train))
 
     def save(self, learn, iters_done: int) -> None:
+        guard = learn.cb(NanGuard)
+        if guard is not None:  # never write a checkpoint with a NaN behind it
+            guard.check(learn)
         state = {
             "version": 1,
             "model": learn.model.state_dict(),
