@@ -30,3 +30,17 @@ def test_disk_full_is_one_clear_error_and_old_file_survives(tmp_path):
         f.write("x")
         raise OSError(errno.ENOSPC, "No space left on device")
     assert p.read_text() == "old"
+
+
+def test_new_files_get_the_usual_mode_not_mkstemps_private_one(tmp_path):
+    import os
+    import stat
+
+    umask = os.umask(0)
+    os.umask(umask)
+    p = tmp_path / "sub.csv"
+    atomic_write_text(p, "x")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
+    os.chmod(p, 0o600)
+    atomic_write_text(p, "y")  # a replaced file keeps its mode
+    assert stat.S_IMODE(p.stat().st_mode) == 0o600

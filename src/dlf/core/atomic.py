@@ -15,6 +15,11 @@ from typing import IO
 
 from dlf.core.errors import DlfError
 
+# mkstemp creates files readable by their owner only; a written file should get the mode any
+# new file gets (0666 less the umask), or keep the mode of the file it replaces.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 @contextlib.contextmanager
 def atomic_write(
@@ -29,6 +34,8 @@ def atomic_write(
             yield f
             f.flush()
             os.fsync(f.fileno())
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as e:
         _remove_quietly(tmp)
