@@ -47,8 +47,8 @@ def draw_shape(rng: np.random.Generator, kind: str, size: int = 64) -> Image.Ima
 class FolderTask(Task):
     name = "folder"
     metric_name = "accuracy"
-    defaults = {"epochs": 5, "arch": "resnet18", "size": 64, "bs": 32, "lr": 2e-3}
-    synth_n = 300
+    defaults = {"epochs": 10, "arch": "resnet18", "size": 64, "bs": 16, "lr": 2e-3}
+    synth_n = 450
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         rng = np.random.default_rng(seed)
