@@ -85,20 +85,20 @@ class Normalize:
         for x, kind in zip(batch, _kinds(self, batch)):
             if kind == "image":
                 x = to_float(x)
-                c = x.shape[1]
-                mean = (
-                    torch.tensor(self.mean, device=x.device, dtype=x.dtype).expand(c)
-                    if len(self.mean) in (1, c)
-                    else None
-                )
-                if mean is None or len(self.std) not in (1, c):
-                    raise DlfError(
-                        f"Normalize has {len(self.mean)} means for images of {c} channels"
-                    )
-                std = torch.tensor(self.std, device=x.device, dtype=x.dtype).expand(c)
-                x = (x - mean.view(1, c, 1, 1)) / std.view(1, c, 1, 1)
+                scale, shift = self._scale_shift(x)
+                # (x - mean) / std as x * (1/std) + (-mean/std): one new tensor, not two
+                x = x.mul(scale).add_(shift)
             out.append(x)
         return tuple(out)
+
+    def _scale_shift(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        c = x.shape[1]
+        if len(self.mean) not in (1, c) or len(self.std) not in (1, c):
+            raise DlfError(f"Normalize has {len(self.mean)} means for images of {c} channels")
+        mean = torch.tensor(self.mean, dtype=torch.float64).expand(c)
+        std = torch.tensor(self.std, dtype=torch.float64).expand(c)
+        view = lambda t: t.to(device=x.device, dtype=x.dtype).view(1, c, 1, 1)  # noqa: E731
+        return view(1 / std), view(-mean / std)
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         """Back to 0..1 for display."""
