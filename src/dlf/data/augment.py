@@ -168,12 +168,18 @@ class Dihedral:
         dev = batch[0].device
         k = torch.randint(0, 8, (n,), device=dev) * _chosen(n, self.p, dev)
         steps = [((k & 4) > 0, "t"), ((k & 1) > 0, "h"), ((k & 2) > 0, "v")]
+        moves = {
+            "t": lambda x: x.transpose(-1, -2),
+            "h": lambda x: x.flip(-1),
+            "v": lambda x: x.flip(-2),
+        }
         out = []
         for x, kind in zip(batch, kinds):
+            if kind in ("image", "mask"):
+                x = x.contiguous()  # strided (NHWC-backed) input makes every where() slow
             for sel, op in steps:
                 if kind in ("image", "mask"):
-                    moved = {"t": x.transpose(-1, -2), "h": x.flip(-1), "v": x.flip(-2)}[op]
-                    x = _where(sel, moved, x)
+                    x = _where(sel, moves[op](x), x)  # only the move this step needs
                 elif kind == "boxes":
                     moved = (
                         x[..., [1, 0, 3, 2]]
