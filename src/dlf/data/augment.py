@@ -314,6 +314,38 @@ class Affine:
         )
 
 
+def _affine_images(
+    x: torch.Tensor, sel: torch.Tensor, theta: torch.Tensor, pad: str, dtype: torch.dtype
+) -> torch.Tensor:
+    """Resample the items `sel` of an image batch; float32 0..1 out.
+
+    uint8 input is sampled as 0..255 straight in `dtype` and scaled afterwards (sampling is
+    linear, and bf16 holds 0..255 as exactly as 0..1): the selected items are gathered as
+    uint8 (a quarter of the bytes) and the float batch from to_float is ours to write into.
+    """
+    n = x.shape[0]
+    owned = x.dtype == torch.uint8  # to_float makes a new tensor only for uint8 input
+    # contiguous NCHW: bf16 grid_sample on channels_last input crashes in torch 2.13 CPU
+    x = x.contiguous()
+    scale = 255.0 if x.dtype == torch.uint8 else 1.0
+    out = to_float(x)
+    if not len(sel):
+        return out
+    every = len(sel) == n  # all items chosen (p=1): no gather and scatter at all
+    sub = (x if every else x[sel]).to(dtype)  # x[sel]: index_select is far slower on CPU
+    grid = F.affine_grid(theta.to(dtype), list(sub.shape), align_corners=False)
+    moved = F.grid_sample(sub, grid, mode="bilinear", padding_mode=pad, align_corners=False)
+    moved = moved.to(out.dtype)
+    if scale != 1.0:
+        moved = moved.div_(scale)
+    if every:
+        return moved
+    if not owned:
+        out = out.clone()
+    out[sel] = moved
+    return out
+
+
 def apply_affine(
     batch: tuple,
     kinds: tuple[str, ...],
@@ -328,29 +360,13 @@ def apply_affine(
 
     Images come back float32 in 0..1 (uint8 input is converted); masks keep their dtype.
     """
-    n, h, w = _geometry_shape(batch, kinds)
+    _, h, w = _geometry_shape(batch, kinds)
     theta = affine_theta(A.float(), t.float(), h, w)
     out = list(batch)
     for j, kind in enumerate(kinds):
         x = out[j]  # box labels may already have been updated along with their boxes
         if kind == "image":
-            x = to_float(x)
-            if len(sel):
-                # contiguous NCHW (to_float): bf16 grid_sample on channels_last input crashes
-                # in torch 2.13 CPU. All items chosen (p=1): no gather and scatter at all.
-                every = len(sel) == n
-                sub = (x if every else x[sel]).to(
-                    dtype
-                )  # x[sel]: index_select is far slower on CPU
-                grid = F.affine_grid(theta.to(dtype), list(sub.shape), align_corners=False)
-                moved = F.grid_sample(
-                    sub, grid, mode="bilinear", padding_mode=pad, align_corners=False
-                )
-                if every:
-                    x = moved.to(x.dtype)
-                else:
-                    x = x.clone()
-                    x[sel] = moved.to(x.dtype)
+            x = _affine_images(x, sel, theta, pad, dtype)
         elif kind == "mask" and len(sel):
             sub = x.index_select(0, sel).unsqueeze(1).float()
             grid = F.affine_grid(theta, list(sub.shape), align_corners=False)
