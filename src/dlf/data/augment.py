@@ -204,6 +204,23 @@ def affine_theta(A: torch.Tensor, t: torch.Tensor, h: int, w: int) -> torch.Tens
     return torch.cat([lin, off.unsqueeze(-1)], dim=-1)
 
 
+def affine_grid(theta: torch.Tensor, n: int, h: int, w: int) -> torch.Tensor:
+    """`F.affine_grid(theta, (n, C, h, w), align_corners=False)`, computed in two passes.
+
+    torch's version materialises an n x h x w x 3 base grid and multiplies it by theta with
+    a bmm whose inner size is 3: on CPU that costs more than the resampling that follows.
+    Here each output coordinate is theta's row applied to (x, y, 1) by broadcasting.
+    """
+    kw = {"device": theta.device, "dtype": theta.dtype}
+    xs = ((torch.arange(w, **kw) * 2 + 1) / w - 1).view(1, 1, w)  # pixel centres, -1..1
+    ys = ((torch.arange(h, **kw) * 2 + 1) / h - 1).view(1, h, 1)
+    grid = torch.empty(n, h, w, 2, **kw)
+    for k in range(2):
+        row = theta[:, k].reshape(n, 3, 1, 1)
+        torch.add(row[:, 0] * xs, row[:, 1] * ys + row[:, 2], out=grid[..., k])
+    return grid
+
+
 def transform_boxes(
     boxes: torch.Tensor,
     labels: torch.Tensor | None,
@@ -323,18 +340,18 @@ def _affine_images(
     # contiguous NCHW: bf16 grid_sample on channels_last input crashes in torch 2.13 CPU
     x = x.contiguous()
     scale = 255.0 if x.dtype == torch.uint8 else 1.0
-    out = to_float(x)
     if not len(sel):
-        return out
+        return to_float(x)
     every = len(sel) == n  # all items chosen (p=1): no gather and scatter at all
     sub = (x if every else x[sel]).to(dtype)  # x[sel]: index_select is far slower on CPU
-    grid = F.affine_grid(theta.to(dtype), list(sub.shape), align_corners=False)
+    grid = affine_grid(theta.to(dtype), sub.shape[0], sub.shape[2], sub.shape[3])
     moved = F.grid_sample(sub, grid, mode="bilinear", padding_mode=pad, align_corners=False)
-    moved = moved.to(out.dtype)
+    moved = moved.float()
     if scale != 1.0:
         moved = moved.div_(scale)
     if every:
         return moved
+    out = to_float(x)
     if not owned:
         out = out.clone()
     out[sel] = moved
@@ -364,7 +381,7 @@ def apply_affine(
             x = _affine_images(x, sel, theta, pad, dtype)
         elif kind == "mask" and len(sel):
             sub = x.index_select(0, sel).unsqueeze(1).float()
-            grid = F.affine_grid(theta, list(sub.shape), align_corners=False)
+            grid = affine_grid(theta, sub.shape[0], sub.shape[2], sub.shape[3])
             moved = F.grid_sample(
                 sub, grid, mode="nearest", padding_mode="zeros", align_corners=False
             )
