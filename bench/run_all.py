@@ -31,6 +31,7 @@ BENCHES = [
         ["--n", "3000", "--size", "256", "--epochs", "2"],
         ["--n", "64", "--size", "64", "--bs", "16", "--epochs", "1"],
     ),
+    ("data_wait.py", ["--epochs", "3"], ["--epochs", "1"]),
     (
         "precision.py",
         ["--sizes", "128", "224", "--steps", "8", "--repeats", "3"],
