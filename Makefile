@@ -38,5 +38,32 @@ lint: $(READY)
 	$(BIN)/ruff check --fix src tests bench examples
 	$(BIN)/ruff format src tests bench examples
 
+# The benchmarks' own environment: dlf plus the peers it is measured against (PyTorch
+# Lightning, and fastai's core without torchvision). Peers are never project dependencies.
+BENCH_VENV  := .venv-bench
+BENCH_BIN   := $(BENCH_VENV)/bin
+BENCH_READY := $(BENCH_VENV)/.ready
+# fastai itself goes in with --no-deps (its declared deps pull torchvision and spacy); these
+# are what fastai.learner / fastai.data.core / fastai.optimizer import.
+FASTAI_CORE_DEPS := fastcore fasttransform fastprogress "plum-dispatch<2.10" fastdownload \
+	pyyaml packaging pandas requests cloudpickle scipy scikit-learn matplotlib
+
+$(BENCH_READY): pyproject.toml Makefile
+	test -x $(BENCH_BIN)/python || $(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_BIN)/python -m pip install -q --upgrade pip
+	$(BENCH_BIN)/python -m pip install -q "$(TORCH)"
+	$(BENCH_BIN)/python -m pip install -q -e . "$(TORCH)"
+	-$(BENCH_BIN)/python -m pip install -q lightning "$(TORCH)" || echo "lightning: not installed (the bench reports it as skipped)"
+	-$(BENCH_BIN)/python -m pip install -q --no-deps fastai && \
+	 $(BENCH_BIN)/python -m pip install -q $(FASTAI_CORE_DEPS) "$(TORCH)" || echo "fastai: not installed (the bench reports it as skipped)"
+	$(BENCH_BIN)/python -m pip install -q py-spy || echo "py-spy: not installed (profiling only)"
+	touch $(BENCH_READY)
+
+bench-env: $(BENCH_READY)
+
+# All benchmarks (about 15 minutes on 2 CPU cores); writes docs/benchmarks.md.
+bench: $(READY) $(BENCH_READY)
+	$(BIN)/python bench/run_all.py --bench-python $(BENCH_BIN)/python --out docs/benchmarks.md
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache build src/*.egg-info
