@@ -61,13 +61,15 @@ def read_dicom(path: str | os.PathLike) -> np.ndarray:
     try:
         ds = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, EOFError, ValueError) as e:
-        raise DlfError(f"{path}: cannot read DICOM ({e}); replace or remove the file") from e
+        raise DlfError(f"{path}: not a readable DICOM file ({e}); replace or remove it") from e
     if "PixelData" not in ds:
-        raise DlfError(f"{path}: DICOM file has no pixel data; it cannot be used as an image")
+        raise DlfError(f"{path}: the DICOM file has no pixel data; replace or remove it")
     try:
         arr = ds.pixel_array
     except Exception as e:  # pydicom raises many kinds (missing codec, bad length, ...)
-        raise DlfError(f"{path}: cannot decode DICOM pixel data ({e})") from e
+        raise DlfError(f"{path}: cannot decode the DICOM pixel data ({e})") from e
+    if ds.get("PhotometricInterpretation") == "MONOCHROME1" and arr.dtype.kind == "u":
+        arr = np.iinfo(arr.dtype).max - arr  # MONOCHROME1 means bright is air: flip it
     if arr.ndim == 2:
         arr = arr[..., None]
     elif arr.ndim != 3 or arr.shape[-1] not in (1, 3):

@@ -16,10 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
-import pydicom
-from pydicom.errors import InvalidDicomError
 
 from dlf.core import DlfError, atomic_write_text
+from dlf.data.image import read_dicom as read_dicom_hwc
 from dlf.tasks.siim.rle import EMPTY, rle_runs
 
 HEADER = ("ImageId", "EncodedPixels")
@@ -100,25 +99,15 @@ def match_dicoms(ids: Iterable[str], dicoms: dict[str, Path], csv_path: str | Pa
 
 
 def read_dicom(path: str | Path) -> np.ndarray:
-    """The pixels of a single-frame greyscale DICOM: a (H, W) uint8 or uint16 array."""
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, EOFError, ValueError) as e:
-        raise DlfError(f"{path}: not a readable DICOM file ({e}); replace or remove it") from e
-    if "PixelData" not in ds:
-        raise DlfError(f"{path}: the DICOM file has no pixel data; replace or remove it")
-    try:
-        pixels = ds.pixel_array
-    except Exception as e:  # pydicom raises many kinds for broken or unsupported pixel data
-        raise DlfError(f"{path}: cannot decode the DICOM pixel data ({e})") from e
-    if pixels.ndim != 2 or pixels.dtype not in (np.uint8, np.uint16):
+    """The pixels of a single-frame greyscale DICOM: a (H, W) uint8 or uint16 array
+    (dlf.data's DICOM reader, which also flips MONOCHROME1, with the SIIM shape checks)."""
+    pixels = read_dicom_hwc(path)
+    if pixels.shape[-1] != 1 or pixels.dtype not in (np.uint8, np.uint16):
         raise DlfError(
             f"{path}: expected one greyscale frame of uint8/uint16, got shape {pixels.shape} "
             f"{pixels.dtype}"
         )
-    if ds.get("PhotometricInterpretation") == "MONOCHROME1":  # bright means air: flip it
-        pixels = np.iinfo(pixels.dtype).max - pixels
-    return pixels
+    return pixels[..., 0]
 
 
 def _read_rows(csv_path: str | Path, n_pixels: int) -> Iterable[tuple[int, str, str]]:

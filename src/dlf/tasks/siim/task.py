@@ -81,7 +81,7 @@ def fit_postprocess(probs: torch.Tensor, masks: torch.Tensor, scale: float) -> t
 
 def read_radiograph(path) -> np.ndarray:
     """A DICOM's pixels as (H, W, 1), the shape the image cache stores."""
-    return read_dicom(path)[..., None]
+    return read_dicom(path)[..., None]  # the SIIM reader: one greyscale frame, checked
 
 
 def _presize_mask(rles: list[str], size: int) -> np.ndarray:
