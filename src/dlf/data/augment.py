@@ -38,6 +38,11 @@ def _kinds(tfm, batch: tuple) -> tuple[str, ...]:
     return tuple(kinds[: len(batch)]) + ("other",) * (len(batch) - len(kinds))
 
 
+def map_images(tfm, batch: tuple, fn) -> tuple:
+    """Apply `fn` to the batch's images (as `tfm.kinds` names them); pass the rest through."""
+    return tuple(fn(x) if kind == "image" else x for x, kind in zip(batch, _kinds(tfm, batch)))
+
+
 def to_float(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 0..255 -> float 0..1; float images are returned as they are (cast to dtype)."""
     # contiguous NCHW first: the loader's NHWC-backed batches make index_select and
@@ -80,15 +85,13 @@ class Normalize:
     kinds: tuple[str, ...] | None = None
 
     def __call__(self, batch: tuple) -> tuple:
-        out = []
-        for x, kind in zip(batch, _kinds(self, batch)):
-            if kind == "image":
-                x = to_float(x)
-                scale, shift = self._scale_shift(x)
-                # (x - mean) / std as x * (1/std) + (-mean/std): one new tensor, not two
-                x = x.mul(scale).add_(shift)
-            out.append(x)
-        return tuple(out)
+        return map_images(self, batch, self._normalize)
+
+    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
+        x = to_float(x)
+        scale, shift = self._scale_shift(x)
+        # (x - mean) / std as x * (1/std) + (-mean/std): one new tensor, not two
+        return x.mul(scale).add_(shift)
 
     def _scale_shift(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = x.shape[1]
@@ -421,13 +424,11 @@ class Lighting:
     train_only = True
 
     def __call__(self, batch: tuple) -> tuple:
-        out = []
-        for x, kind in zip(batch, _kinds(self, batch)):
-            if kind == "image":
-                b, c, s = self._factors(x.shape[0], x.device)
-                x = adjust_lighting(to_float(x), b, c, s if self.saturation else None)
-            out.append(x)
-        return tuple(out)
+        return map_images(self, batch, self._adjust)
+
+    def _adjust(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, s = self._factors(x.shape[0], x.device)
+        return adjust_lighting(to_float(x), b, c, s if self.saturation else None)
 
     def _factors(self, n: int, device) -> tuple[torch.Tensor, ...]:
         sel = _chosen(n, self.p, device)
@@ -479,17 +480,14 @@ class Cutout:
     train_only = True
 
     def __call__(self, batch: tuple) -> tuple:
-        out = []
-        for x, kind in zip(batch, _kinds(self, batch)):
-            if kind == "image":
-                x = to_float(x)
-                n, _, h, w = x.shape
-                inside = cutout_mask(n, h, w, self.size, x.device) & _chosen(
-                    n, self.p, x.device
-                ).view(n, 1, 1)
-                x = x.masked_fill(inside.unsqueeze(1), self.fill)
-            out.append(x)
-        return tuple(out)
+        return map_images(self, batch, self._erase)
+
+    def _erase(self, x: torch.Tensor) -> torch.Tensor:
+        x = to_float(x)
+        n, _, h, w = x.shape
+        rect = cutout_mask(n, h, w, self.size, x.device)  # drawn first, as before: same RNG order
+        inside = rect & _chosen(n, self.p, x.device).view(n, 1, 1)
+        return x.masked_fill(inside.unsqueeze(1), self.fill)
 
 
 def cutout_mask(n: int, h: int, w: int, size: tuple[float, float], device) -> torch.Tensor:
