@@ -10,7 +10,7 @@ from torch import nn
 
 from dlf.core.hardware import default_device, resolve_precision
 from dlf.data.cache import ImageCache
-from dlf.data.resident import ArrayLoader, array_column, image_column
+from dlf.data.resident import ArrayLoader, image_column
 from dlf.train.tta import tta_predict
 
 
@@ -34,13 +34,13 @@ def build_cache(
 
 
 def array_loaders(
-    images: np.ndarray, targets: np.ndarray, train_idx, valid_idx, bs: int, sampler=None
+    columns: list, train_idx, valid_idx, bs: int, sampler=None
 ) -> tuple[ArrayLoader, ArrayLoader]:
-    cols = [image_column(images), array_column(targets)]
+    """Train and valid loaders over the same cache columns (e.g. images and targets)."""
     train = ArrayLoader(
-        cols, train_idx, bs=bs, shuffle=sampler is None, drop_last=True, sampler=sampler
+        columns, train_idx, bs=bs, shuffle=sampler is None, drop_last=True, sampler=sampler
     )
-    valid = ArrayLoader(cols, valid_idx, bs=bs * 2, shuffle=False)
+    valid = ArrayLoader(columns, valid_idx, bs=bs * 2, shuffle=False)
     return train, valid
 
 

@@ -9,7 +9,6 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 from torch import nn
@@ -20,7 +19,7 @@ from dlf.data.block import get_image_files
 from dlf.data.image_dls import ImageDataLoaders
 from dlf.models import create_model
 from dlf.tasks.base import Parts, Task, TrainConfig
-from dlf.train.metrics import accuracy
+from dlf.train.metrics import accuracy, confusion_matrix
 from dlf.train.tta import tta_predict
 
 SHAPES = ("circle", "square", "triangle")
@@ -92,8 +91,7 @@ class FolderTask(Task):
         vocab = cfg.options["vocab"]
         n = len(vocab)
         pred = preds.argmax(-1)
-        confusion = torch.zeros(n, n, dtype=torch.long)
-        confusion.index_put_((targets.long(), pred), torch.ones_like(pred), accumulate=True)
+        confusion = confusion_matrix(targets, pred, n)
         return {"confusion": confusion.numpy(), "labels": [str(v) for v in vocab]}
 
     def predict(

@@ -17,6 +17,7 @@ from torch import nn
 from dlf.core.errors import DlfError
 from dlf.data.augment import Affine, Dihedral, Lighting, Normalize
 from dlf.data.loaders import DataLoaders
+from dlf.data.resident import array_column, image_column
 from dlf.data.splits import stratified_kfold_splitter
 from dlf.models import create_model
 from dlf.tasks.aptos.files import paired_labels, read_test, read_train, write_submission
@@ -24,7 +25,7 @@ from dlf.tasks.aptos.preprocess import load_fundus
 from dlf.tasks.aptos.synth import synth_aptos
 from dlf.tasks.base import Parts, Task, TrainConfig
 from dlf.tasks.common import array_loaders, build_cache, predict_images
-from dlf.train.metrics import QWK, quadratic_weighted_kappa, regression_to_class
+from dlf.train.metrics import QWK, confusion_matrix, quadratic_weighted_kappa, regression_to_class
 
 GRADES = 5
 DEFAULT_THRESHOLDS = [0.5, 1.5, 2.5, 3.5]
@@ -108,7 +109,8 @@ class AptosTask(Task):
         )
         head = cfg.options.get("head", "regression")
         targets = grades.astype(np.float32 if head == "regression" else np.int64)
-        train, valid = array_loaders(cache.array, targets, train_idx, valid_idx, cfg.bs)
+        columns = [image_column(cache.array), array_column(targets)]
+        train, valid = array_loaders(columns, train_idx, valid_idx, cfg.bs)
         dls = DataLoaders(train, valid, batch_tfms=self._tfms(cfg))
         self.valid_idx, self.images, self.grades = valid_idx, cache.array, grades
         loss = grade_loss if head == "regression" else class_loss
@@ -140,8 +142,7 @@ class AptosTask(Task):
     def report_extras(self, learn, cfg: TrainConfig, post: dict) -> dict:
         pred = regression_to_class(self.valid_scores, GRADES, post["thresholds"]).long()
         true = self.valid_grades
-        confusion = torch.zeros(GRADES, GRADES, dtype=torch.long)
-        confusion.index_put_((true, pred), torch.ones_like(true), accumulate=True)
+        confusion = confusion_matrix(true, pred, GRADES)
         worst = torch.argsort((self.valid_scores - true.float()).abs(), descending=True)[:18]
         samples = []
         for j in worst.tolist():

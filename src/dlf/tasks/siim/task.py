@@ -19,11 +19,11 @@ from torch import nn
 from dlf.data.augment import Affine, Flip, Lighting, Normalize
 from dlf.data.cache import ImageCache
 from dlf.data.loaders import DataLoaders
-from dlf.data.resident import ArrayLoader, image_column, mask_column
+from dlf.data.resident import image_column, mask_column
 from dlf.data.splits import stratified_kfold_splitter
 from dlf.models import create_model
 from dlf.tasks.base import Parts, Task, TrainConfig
-from dlf.tasks.common import cache_folder, predict_images
+from dlf.tasks.common import array_loaders, cache_folder, predict_images
 from dlf.tasks.siim.files import (
     find_dicoms,
     match_dicoms,
@@ -36,7 +36,7 @@ from dlf.tasks.siim.rle import rle_decode_union, rle_encode
 from dlf.tasks.siim.sampler import AnnealPositiveShare, PositiveShareSampler
 from dlf.tasks.siim.synth import synth_siim
 from dlf.train.losses import BCEWithLogitsLoss, CombinedLoss, DiceLoss, FocalLoss
-from dlf.train.metrics import Dice, dice_per_image
+from dlf.train.metrics import Dice, confusion_matrix, dice_per_image
 
 FULL = 1024  # the competition's image size: submissions are encoded at this size
 KINDS = ("image", "mask")
@@ -148,9 +148,8 @@ class SiimTask(Task):
         start = float(cfg.options.get("pos_share_start", 0.5))
         end = float(cfg.options.get("pos_share_end", positive[train_idx].mean()))
         self.anneal = AnnealPositiveShare(sampler, start, end)
-        cols = [image_column(images), mask_column(masks)]
-        train = ArrayLoader(cols, train_idx, bs=cfg.bs, drop_last=True, sampler=sampler)
-        valid = ArrayLoader(cols, valid_idx, bs=cfg.bs * 2)
+        columns = [image_column(images), mask_column(masks)]
+        train, valid = array_loaders(columns, train_idx, valid_idx, cfg.bs, sampler=sampler)
         dls = DataLoaders(train, valid, batch_tfms=self._tfms(True))
         self.valid_images, self.valid_masks = (
             images[valid_idx],
@@ -199,10 +198,7 @@ class SiimTask(Task):
 
     def report_extras(self, learn, cfg: TrainConfig, post: dict) -> dict:
         positive = self.valid_masks.flatten(1).any(1)
-        confusion = np.zeros((2, 2), int)
-        predicted = self.pred_masks.flatten(1).any(1)
-        for t, p in zip(positive.tolist(), predicted.tolist()):
-            confusion[int(t), int(p)] += 1
+        confusion = confusion_matrix(positive, self.pred_masks.flatten(1).any(1), 2).numpy()
         worst = torch.argsort(self.per_image)[:12].tolist()
         samples = [{"image": self.valid_images[j][..., 0], "mask": self.valid_masks[j].numpy(), "pred_mask": self.pred_masks[j].numpy(),
                     "title": f"dice {float(self.per_image[j]):.2f}", "bad": float(self.per_image[j]) < 0.5} for j in worst]  # fmt: skip
