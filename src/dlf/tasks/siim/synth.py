@@ -12,8 +12,8 @@ lungs with vessel markings fanning out from the hila, a bright mediastinum and h
 posterior and anterior ribs and clavicles, then a random exposure curve and noise. About
 a quarter of the images get one to three pneumothoraces: crescents along a lung's outer or
 apical edge where the lung has fallen away from the chest wall. Inside a crescent the
-markings vanish and the film is a little darker; a faint bright line (the visceral pleura)
-bounds it on the lung side. That is the radiologist's cue, and it takes a model to see it.
+markings vanish and the film is darker; a thin bright line (the visceral pleura, about
+3 px at 1024) bounds it on the lung side. That is the radiologist's cue, and it takes a model to see it.
 Everything is vectorised numpy over the whole image (no per-pixel loops).
 """
 
@@ -98,7 +98,7 @@ def chest_radiograph(rng: np.random.Generator, size: int) -> tuple[np.ndarray, l
         markings.append(vessels * lung)
         taken: list[tuple[float, float]] = []  # (centre, half-width) of crescents on this lung
         for _ in range((sides == side).sum()):
-            crescent = _pneumothorax(rng, rho, phi, ry * size, taken)
+            crescent = _pneumothorax(rng, rho, phi, ry * size, rx * size, taken)
             if crescent is not None:
                 pneumo.append(crescent)
 
@@ -109,7 +109,7 @@ def chest_radiograph(rng: np.random.Generator, size: int) -> tuple[np.ndarray, l
     hollow = np.zeros_like(film)  # 1 inside a pneumothorax
     for soft, line, darker in pneumo:
         hollow = np.maximum(hollow, soft)
-        film += 0.06 * line - darker * soft
+        film += 0.09 * line - darker * soft
     film += 0.11 * vessel_map * (1 - hollow)
     film += _ribs(rng, u, v) * body
     film += 0.025 * _smooth_noise(rng, size, 24) + 0.012 * _smooth_noise(rng, size, 96)
@@ -122,7 +122,7 @@ def chest_radiograph(rng: np.random.Generator, size: int) -> tuple[np.ndarray, l
     return image, [soft > 0.5 for soft, _, _ in pneumo]
 
 
-def _pneumothorax(rng, rho, phi, lung_px, taken):
+def _pneumothorax(rng, rho, phi, lung_px, side_px, taken):
     """A crescent between the lung edge (rho = 1) and the fallen-away lung, or None."""
     small = rng.random() < 0.35
     half = rng.uniform(0.2, 0.4) if small else rng.uniform(0.45, 1.1)  # angular half-width
@@ -139,10 +139,11 @@ def _pneumothorax(rng, rho, phi, lung_px, taken):
     soft = ((rho < 1) & (rho > 1 - thick)).astype(np.float32)
     if soft.sum() < 8:
         return None
-    line_width = 1.2 / lung_px
+    # The visceral pleura is 1-2 mm thick on the film: about 3 px at 1024 (0.168 mm/px).
+    line_width = 3.0 / side_px
     line = np.exp(-(((rho - (1 - thick)) / line_width) ** 2)) * (thick > 0) * (rho < 1)
     taken.append((centre, half))
-    return soft, line, rng.uniform(0.03, 0.07)
+    return soft, line, rng.uniform(0.06, 0.11)
 
 
 def _vessel_fan(rng, du, dv, size):
