@@ -8,26 +8,21 @@ from PIL import Image
 
 from dlf.tasks.base import TrainConfig
 from dlf.tasks.runner import predict, synth, train
-from dlf.tasks.siim import evaluate_siim, find_dicoms, read_dicom, read_train_rle, rle_decode_union
-from dlf.tasks.siim.task import SiimTask
+from dlf.tasks.siim import evaluate_siim, find_dicoms, read_dicom, read_train_rle
+from dlf.tasks.siim.task import SiimTask, _presize_mask
 from tasks.siim.trivial import SIZE, trivial_dice
 
 
+def _resize(image: np.ndarray) -> np.ndarray:
+    return np.asarray(Image.fromarray(image).resize((SIZE, SIZE), Image.Resampling.BILINEAR))
+
+
 def _images_and_masks(dicom_folder, labels):
+    """Images (Pillow bilinear) and masks (presized by the task) at SIZE px, sorted by id."""
     paths = find_dicoms(dicom_folder)
     ids = sorted(labels)
-    images = np.stack(
-        [
-            np.asarray(
-                Image.fromarray(read_dicom(paths[i])).resize(
-                    (SIZE, SIZE), Image.Resampling.BILINEAR
-                )
-            )
-            for i in ids
-        ]
-    )
-    masks = np.stack([np.asarray(Image.fromarray(rle_decode_union(labels[i]).astype(np.uint8) * 255).resize((SIZE, SIZE), Image.Resampling.BILINEAR)) > 127
-                      if labels[i] else np.zeros((SIZE, SIZE), bool) for i in ids])  # fmt: skip
+    images = np.stack([_resize(read_dicom(paths[i])) for i in ids])
+    masks = np.stack([_presize_mask(labels[i], SIZE).astype(bool) for i in ids])
     return images, masks
 
 

@@ -36,7 +36,6 @@ def test_fit_postprocess_finds_a_perfect_setting_when_there_is_one():
     probs = torch.full((4, 16, 16), 0.05)
     probs[0][masks[0]] = 0.95
     probs[1, 0, 0] = 0.95  # one stray strong pixel on an empty image: min_area must drop it
-    post, dice = fit_postprocess(
-        probs, masks, scale=1 / 64
-    )  # areas 256, 1024, 2048 -> 4, 16, 32 px
+    # at 128 px the grid's areas 256, 1024, 2048, 4096 (counted at 1024 px) are 4, 16, 32, 64 px
+    post, dice = fit_postprocess(probs, masks, size=128)
     assert dice == 1.0 and post["min_area"] in (256, 1024, 2048)

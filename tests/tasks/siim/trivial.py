@@ -8,7 +8,7 @@ import torch
 from scipy.ndimage import uniform_filter
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from dlf.tasks.siim.task import fit_postprocess, postprocess
+from dlf.tasks.siim.task import apply_postprocess, fit_postprocess
 from dlf.train.metrics import dice_per_image
 
 SIZE = 128  # the rule works on images and masks presized to this
@@ -52,11 +52,8 @@ def trivial_dice(
         p = [model.predict_proba(pixel_features(im))[:, 1].reshape(im.shape) for im in images]
         return torch.from_numpy(np.stack(p).astype(np.float32))
 
-    scale = (SIZE / 1024) ** 2  # min_area is counted in 1024 px pixels
-    post, _ = fit_postprocess(probs(train_images[hold]), torch.from_numpy(train_masks[hold]), scale)
-    pred = postprocess(
-        probs(test_images), post["top_thr"], round(post["min_area"] * scale), post["bottom_thr"]
-    )
+    post, _ = fit_postprocess(probs(train_images[hold]), torch.from_numpy(train_masks[hold]), SIZE)
+    pred = apply_postprocess(probs(test_images), post, SIZE)
     truth = torch.from_numpy(test_masks)
     per_image = dice_per_image(pred[:, None], truth[:, None])[:, 0]
     positive = truth.flatten(1).any(1)

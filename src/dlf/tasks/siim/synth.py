@@ -13,7 +13,8 @@ posterior and anterior ribs and clavicles, then a random exposure curve and nois
 a quarter of the images get one to three pneumothoraces: crescents along a lung's outer or
 apical edge where the lung has fallen away from the chest wall. Inside a crescent the
 markings vanish and the film is darker; a thin bright line (the visceral pleura, about
-3 px at 1024) bounds it on the lung side. That is the radiologist's cue, and it takes a model to see it.
+3 px at 1024) bounds it on the lung side. That is the radiologist's cue, and it takes a
+model to see it.
 Everything is vectorised numpy over the whole image (no per-pixel loops).
 """
 

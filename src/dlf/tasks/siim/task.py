@@ -65,19 +65,27 @@ def postprocess(
     return (probs > bottom_thr) & strong.view(-1, 1, 1)
 
 
-def fit_postprocess(probs: torch.Tensor, masks: torch.Tensor, scale: float) -> tuple[dict, float]:
+def apply_postprocess(probs: torch.Tensor, post: dict, size: int) -> torch.Tensor:
+    """`postprocess` with fitted settings (`min_area` counted at 1024 px) on probabilities
+    presized to `size` px."""
+    min_area = round(post["min_area"] * (size / FULL) ** 2)
+    return postprocess(probs, post["top_thr"], min_area, post["bottom_thr"])
+
+
+def fit_postprocess(probs: torch.Tensor, masks: torch.Tensor, size: int) -> tuple[dict, float]:
     """Grid search of (top_thr, min_area, bottom_thr) for the best mean Dice on validation.
-    `min_area` is counted at 1024 px; `scale` is (size/1024)^2 for the presized masks."""
+    `min_area` is counted at 1024 px; probabilities and masks are presized to `size` px."""
     best, best_dice = None, -1.0
     for top in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
         for area in (0, 256, 1024, 2048, 4096):
             for bottom in (0.2, 0.3, 0.4, 0.5):
                 if bottom > top:
                     continue
-                pred = postprocess(probs, top, round(area * scale), bottom)
+                post = {"top_thr": top, "min_area": area, "bottom_thr": bottom}
+                pred = apply_postprocess(probs, post, size)
                 d = float(dice_per_image(pred[:, None], masks[:, None]).mean())
                 if d > best_dice + 1e-12:
-                    best, best_dice = {"top_thr": top, "min_area": area, "bottom_thr": bottom}, d
+                    best, best_dice = post, d
     return best, best_dice
 
 
@@ -173,7 +181,7 @@ class SiimTask(Task):
 
     def fit_postprocess(self, learn, cfg: TrainConfig) -> dict:
         self.probs = self._valid_probs(learn)
-        post, dice = fit_postprocess(self.probs, self.valid_masks, (cfg.size / FULL) ** 2)
+        post, dice = fit_postprocess(self.probs, self.valid_masks, cfg.size)
         empty = float(
             dice_per_image(
                 torch.zeros_like(self.valid_masks)[:, None], self.valid_masks[:, None]
@@ -185,12 +193,7 @@ class SiimTask(Task):
         return post
 
     def final_score(self, learn, cfg: TrainConfig, post: dict) -> float:
-        pred = postprocess(
-            self.probs,
-            post["top_thr"],
-            round(post["min_area"] * (cfg.size / FULL) ** 2),
-            post["bottom_thr"],
-        )
+        pred = apply_postprocess(self.probs, post, cfg.size)
         per_image = dice_per_image(pred[:, None], self.valid_masks[:, None])[:, 0]
         positive = self.valid_masks.flatten(1).any(1)
         learn.log(f"validation dice {per_image.mean():.4f}: on images with pneumothorax {per_image[positive].mean():.4f}, "
@@ -230,7 +233,7 @@ class SiimTask(Task):
             full = F.interpolate(p[None], size=(FULL, FULL), mode="bilinear", align_corners=False)[
                 0, 0
             ]
-            mask = postprocess(full[None], post["top_thr"], post["min_area"], post["bottom_thr"])[0]
+            mask = apply_postprocess(full[None], post, FULL)[0]
             rows.append((image_id, rle_encode(mask.numpy())))
         write_submission(out, rows)
         log(
