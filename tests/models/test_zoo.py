@@ -49,3 +49,30 @@ def test_list_models_covers_every_family_and_filters():
 def test_unknown_model_suggests_close_names():
     with pytest.raises(DlfError, match="did you mean resnet34"):
         create_model("resnet43")
+
+
+def test_a_model_file_registers_itself_with_the_decorator(tmp_path):
+    """timm's shape: a builder decorated in its own file is a `create_model` name, and
+    `pretrained` reaches it with no special case in the registry."""
+    from safetensors.torch import save_file
+    from torch import nn
+
+    from dlf.models.registry import _REGISTRY, register_model
+    from dlf.models.weights import with_weights
+
+    @register_model
+    def tiny_test_net(num_classes: int = 2, in_chans: int = 3, pretrained=None) -> nn.Module:
+        return with_weights(nn.Conv2d(in_chans, num_classes, 1), pretrained)
+
+    try:
+        assert "tiny_test_net" in list_models("tiny_*")
+        ref = create_model("tiny_test_net", num_classes=4, in_chans=2)
+        save_file(ref.state_dict(), tmp_path / "w.safetensors")
+        loaded = create_model(
+            "tiny_test_net", num_classes=4, in_chans=2, pretrained=tmp_path / "w.safetensors"
+        )
+        assert torch.equal(loaded.weight, ref.weight)
+        with pytest.raises(ValueError, match="twice"):
+            register_model(tiny_test_net)
+    finally:
+        _REGISTRY.pop("tiny_test_net", None)

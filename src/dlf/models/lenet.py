@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from dlf.models.classifier import ClassifierBase
+from dlf.models.registry import register_model
+from dlf.models.weights import with_weights
 
 
 class LeNet(ClassifierBase):
@@ -76,8 +78,9 @@ class LeNet(ClassifierBase):
         return [body, self.head_parameters()]
 
 
-def lenet(**kwargs) -> LeNet:
-    return LeNet(**kwargs)
+@register_model
+def lenet(pretrained=None, **kwargs) -> LeNet:
+    return with_weights(LeNet(**kwargs), pretrained)
 
 
 __all__ = ["LeNet", "lenet"]

@@ -22,6 +22,8 @@ from torch import nn
 
 from dlf.models.classifier import ClassifierBase
 from dlf.models.layers import BasicBlock, Bottleneck, init_weights_kaiming
+from dlf.models.registry import register_model
+from dlf.models.weights import with_weights
 
 
 class ResNet(ClassifierBase):
@@ -131,50 +133,65 @@ class ResNet(ClassifierBase):
         ]
 
 
+def _create(block, layers, pretrained=None, **kwargs) -> ResNet:
+    return with_weights(ResNet(block, layers, **kwargs), pretrained)
+
+
+@register_model
 def resnet18(**kwargs) -> ResNet:
-    return ResNet(BasicBlock, (2, 2, 2, 2), **kwargs)
+    return _create(BasicBlock, (2, 2, 2, 2), **kwargs)
 
 
+@register_model
 def resnet34(**kwargs) -> ResNet:
-    return ResNet(BasicBlock, (3, 4, 6, 3), **kwargs)
+    return _create(BasicBlock, (3, 4, 6, 3), **kwargs)
 
 
+@register_model
 def resnet50(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)
+    return _create(Bottleneck, (3, 4, 6, 3), **kwargs)
 
 
+@register_model
 def resnet101(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, (3, 4, 23, 3), **kwargs)
+    return _create(Bottleneck, (3, 4, 23, 3), **kwargs)
 
 
+@register_model
 def resnet152(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, (3, 8, 36, 3), **kwargs)
+    return _create(Bottleneck, (3, 8, 36, 3), **kwargs)
 
 
+@register_model
 def resnext50_32x4d(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, (3, 4, 6, 3), groups=32, base_width=4, **kwargs)
+    return _create(Bottleneck, (3, 4, 6, 3), groups=32, base_width=4, **kwargs)
 
 
+@register_model
 def seresnext50_32x4d(**kwargs) -> ResNet:
-    return ResNet(Bottleneck, (3, 4, 6, 3), groups=32, base_width=4, attn=True, **kwargs)
+    return _create(Bottleneck, (3, 4, 6, 3), groups=32, base_width=4, attn=True, **kwargs)
 
 
 def _resnet_d(**kwargs) -> dict:
     return dict(stem_type="deep", stem_width=32, avg_down=True, **kwargs)
 
 
+@register_model
 def resnet18d(**kwargs) -> ResNet:
     return resnet18(**_resnet_d(**kwargs))
 
 
+@register_model
 def resnet34d(**kwargs) -> ResNet:
     return resnet34(**_resnet_d(**kwargs))
 
 
+@register_model
 def resnet50d(**kwargs) -> ResNet:
     return resnet50(**_resnet_d(**kwargs))
 
 
+@register_model
 def resnet101d(**kwargs) -> ResNet:
     return resnet101(**_resnet_d(**kwargs))
 

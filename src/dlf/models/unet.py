@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlf.models.layers import SCSE, ConvNormAct
+from dlf.models.registry import create_model, register_model
 
 
 class DecoderBlock(nn.Module):
@@ -78,4 +79,24 @@ class UNet(nn.Module):
         ]
 
 
-__all__ = ["DecoderBlock", "UNet"]
+# `unet_<encoder>`: the encoder is a registered classifier built with features_only=True, and
+# `pretrained` is then a classification checkpoint loaded into that encoder.
+UNET_ENCODERS = ("resnet18", "resnet34", "resnet50", "resnext50_32x4d", "seresnext50_32x4d")
+
+
+def _unet_builder(encoder_name: str):
+    def build(num_classes: int = 1, in_chans: int = 3, pretrained=None, **kwargs) -> UNet:
+        encoder = create_model(
+            encoder_name, in_chans=in_chans, features_only=True, pretrained=pretrained
+        )
+        return UNet(encoder, num_classes=num_classes, **kwargs)
+
+    build.__name__ = f"unet_{encoder_name}"
+    return build
+
+
+for _enc in UNET_ENCODERS:
+    register_model(_unet_builder(_enc))
+
+
+__all__ = ["UNET_ENCODERS", "DecoderBlock", "UNet"]

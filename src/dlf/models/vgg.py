@@ -16,6 +16,8 @@ from torch import nn
 
 from dlf.models.classifier import ClassifierBase
 from dlf.models.layers import ConvNormAct, init_weights_kaiming
+from dlf.models.registry import register_model
+from dlf.models.weights import with_weights
 
 # Output channels of each conv, stage by stage.
 CONFIGS = {
@@ -67,12 +69,14 @@ class VGG(ClassifierBase):
         ]
 
 
-def vgg11(**kwargs) -> VGG:
-    return VGG(CONFIGS["vgg11"], **kwargs)
+@register_model
+def vgg11(pretrained=None, **kwargs) -> VGG:
+    return with_weights(VGG(CONFIGS["vgg11"], **kwargs), pretrained)
 
 
-def vgg16(**kwargs) -> VGG:
-    return VGG(CONFIGS["vgg16"], **kwargs)
+@register_model
+def vgg16(pretrained=None, **kwargs) -> VGG:
+    return with_weights(VGG(CONFIGS["vgg16"], **kwargs), pretrained)
 
 
 __all__ = ["VGG", "vgg11", "vgg16"]

@@ -161,4 +161,12 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, strict: bool = Fa
     return report
 
 
-__all__ = ["LoadReport", "adapt_input_conv", "load_pretrained", "read_state_dict"]
+def with_weights(model: nn.Module, pretrained: str | os.PathLike | None) -> nn.Module:
+    """`model` with the weights of the file `pretrained` loaded, if one is given: what every
+    registered builder returns, so `create_model(..., pretrained=PATH)` needs no special case."""
+    if pretrained is not None:
+        load_pretrained(model, pretrained)
+    return model
+
+
+__all__ = ["LoadReport", "adapt_input_conv", "load_pretrained", "read_state_dict", "with_weights"]
