@@ -6,11 +6,10 @@ The few-lines API of week 1 lives here; each week's pieces live in their own sub
 
 from dlf import data, models, train
 from dlf.core import DlfError, seed_everything
+from dlf.core.version import __version__
 from dlf.data import DataBlock, DataLoaders, ImageDataLoaders
 from dlf.models import create_model, list_models
 from dlf.train import Learner, accuracy
-
-__version__ = "0.1.0"
 
 __all__ = [
     "DataBlock",

@@ -9,6 +9,7 @@ import sys
 import torch
 
 from dlf.core.hardware import default_device, fast_bf16
+from dlf.core.version import __version__
 
 OPTIONAL = (
     "tensorboard",
@@ -38,8 +39,6 @@ def _version(module: str) -> str | None:
 
 def env_report() -> str:
     """Python, torch and dlf versions, the `auto` device, threads, bf16 speed, optional packages."""
-    import dlf
-
     device = default_device()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     present = [f"{m} {v}" for m in OPTIONAL if (v := _version(m))]
@@ -47,7 +46,7 @@ def env_report() -> str:
     lines = [
         f"python      {sys.version.split()[0]} ({platform.platform()})",
         f"torch       {torch.__version__}",
-        f"dlf         {dlf.__version__}",
+        f"dlf         {__version__}",
         f"device      {device}{gpu}  (what --device auto picks)",
         f"threads     {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs",
         f"fast bf16   {'yes' if fast_bf16(device) else 'no'} on {device.type}",

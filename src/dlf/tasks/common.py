@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from dlf.core.hardware import default_device, resolve_precision
+from dlf.core.paths import dlf_home
 from dlf.data.cache import ImageCache
 from dlf.data.resident import ArrayLoader, image_column
 from dlf.train.tta import tta_predict
@@ -17,8 +18,6 @@ from dlf.train.tta import tta_predict
 def cache_folder(data: Path, split: str, size: int, recipe: str) -> Path:
     """A cache per (data folder, split, size, preprocessing), kept out of the data folder
     (Kaggle's input folders are read-only)."""
-    from dlf.tasks.runner import dlf_home
-
     key = hashlib.sha1(f"{Path(data).resolve()}|{split}|{size}|{recipe}".encode()).hexdigest()[:12]
     return dlf_home() / "cache" / f"{Path(data).name}-{split}-{size}-{key}"
 

@@ -15,7 +15,9 @@ import torch
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
+from dlf.core.paths import dlf_home
 from dlf.core.seed import seed_everything
+from dlf.core.version import __version__
 from dlf.report.html import write_run_report
 from dlf.tasks.base import Task, TrainConfig
 from dlf.train.callbacks import CancelFitException, Checkpoint, CSVLogger, NanGuard
@@ -30,10 +32,6 @@ RUN_FILES = (
     "report.html",
     "log.txt",
 )
-
-
-def dlf_home() -> Path:
-    return Path(os.environ.get("DLF_HOME", Path.home() / ".cache" / "dlf"))
 
 
 def synth(task: Task, folder: Path, n: int | None = None, seed: int = 0) -> Path:
@@ -129,10 +127,8 @@ def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> str:
 
 
 def environment(learn: Learner | None = None) -> dict:
-    import dlf
-
     env = {
-        "dlf": dlf.__version__,
+        "dlf": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads",
