@@ -31,7 +31,7 @@ from dlf.data.blocks import (
 from dlf.data.cache import ImageCache
 from dlf.data.image import read_dicom, read_image, read_stack
 from dlf.data.image_dls import ImageDataLoaders
-from dlf.data.loaders import DataLoaders, DeviceLoader, to_device
+from dlf.data.loaders import DataLoaders, DeviceLoader, to_device, train_drop_last
 from dlf.data.resident import ArrayLoader, array_column, image_column, mask_column, ragged_column
 from dlf.data.samplers import ClassBalancedSampler, WeightedSampler, class_balanced_weights
 from dlf.data.splits import (
@@ -88,4 +88,5 @@ __all__ = [
     "read_stack",
     "stratified_kfold_splitter",
     "to_device",
+    "train_drop_last",
 ]

@@ -23,7 +23,7 @@ from dlf.data.augment import ToFloat, configure
 from dlf.data.blocks import Block
 from dlf.data.cache import ImageCache, _fit_channels
 from dlf.data.image import resize, to_uint8
-from dlf.data.loaders import DataLoaders
+from dlf.data.loaders import DataLoaders, train_drop_last
 from dlf.data.resident import ArrayLoader, array_column, image_column, mask_column, ragged_column
 from dlf.data.splits import random_splitter
 
@@ -350,7 +350,7 @@ def loaders_from_datasets(
             train_idx,
             bs,
             shuffle=shuffle,
-            drop_last=len(train_idx) > bs,
+            drop_last=train_drop_last(len(train_idx), bs),
             sampler=sampler,
             seed=seed,
             pin_memory=on_cuda,
@@ -372,7 +372,7 @@ def loaders_from_datasets(
             bs,
             shuffle=shuffle and sampler is None,
             sampler=sampler,
-            drop_last=len(train_idx) > bs,
+            drop_last=train_drop_last(len(train_idx), bs),
             generator=gen,
             **kw,
         )

@@ -17,6 +17,14 @@ Batch = tuple
 BatchTransform = Callable[[Batch], Batch]
 
 
+def train_drop_last(n_rows: int, bs: int) -> bool:
+    """dlf's one rule for training loaders (the DataBlock's and every task's): drop the last
+    partial batch, since a small last batch makes a noisy step and a batch of one breaks
+    batch norm, unless there is no full batch at all; then the partial batch is the epoch,
+    rather than an epoch with no step at all."""
+    return n_rows > bs
+
+
 def to_device(x, device: torch.device, non_blocking: bool = False):
     """Move a tensor, or tensors nested in tuples, lists and dicts, to `device`."""
     if isinstance(x, torch.Tensor):

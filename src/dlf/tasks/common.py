@@ -11,6 +11,7 @@ from torch import nn
 from dlf.core.hardware import default_device, resolve_precision
 from dlf.core.paths import dlf_home
 from dlf.data.cache import ImageCache
+from dlf.data.loaders import train_drop_last
 from dlf.data.resident import ArrayLoader, image_column
 from dlf.train.tta import tta_predict
 
@@ -36,9 +37,9 @@ def array_loaders(
     columns: list, train_idx, valid_idx, bs: int, sampler=None
 ) -> tuple[ArrayLoader, ArrayLoader]:
     """Train and valid loaders over the same cache columns (e.g. images and targets)."""
-    train = ArrayLoader(
-        columns, train_idx, bs=bs, shuffle=sampler is None, drop_last=True, sampler=sampler
-    )
+    n_rows = len(sampler) if sampler is not None else len(train_idx)
+    train = ArrayLoader(columns, train_idx, bs=bs, shuffle=sampler is None,
+                        drop_last=train_drop_last(n_rows, bs), sampler=sampler)  # fmt: skip
     valid = ArrayLoader(columns, valid_idx, bs=bs * 2, shuffle=False)
     return train, valid
 

@@ -199,6 +199,11 @@ class Learner:
         self._fit(n_epochs, [*self.cbs, *cbs])
 
     def _fit(self, n_epochs: int, cbs: Iterable) -> None:
+        if len(self.dls.train) == 0:  # else every epoch "trains" on nothing and logs a loss of 0
+            raise DlfError(
+                f"the training loader gives no batch ({_describe(self.dls.train)}); "
+                "lower the batch size or add training items"
+            )
         self.n_epochs = n_epochs
         self._dispatch = build_dispatch([c for c in cbs if c is not None])
         resume, self._resume = self._resume, None
@@ -437,3 +442,15 @@ class Learner:
             f"Learner({type(self.model).__name__}, {self.dls!r}, loss={getattr(self.loss_func, '__name__', self.loss_func)}, "
             f"precision={self.precision.name})"
         )
+
+
+def _describe(dl) -> str:
+    """'16 items, batch size 32', as far as the loader (or the one it wraps) says."""
+    inner = getattr(dl, "loader", dl)
+    n = "?"
+    for attr in ("indices", "dataset"):
+        with contextlib.suppress(AttributeError, TypeError):
+            n = str(len(getattr(inner, attr)))
+            break
+    bs = getattr(inner, "bs", None) or getattr(inner, "batch_size", "?")
+    return f"{n} items, batch size {bs}"
