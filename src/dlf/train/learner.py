@@ -41,6 +41,7 @@ from dlf.train.checkpoint import get_rng_state, load_checkpoint_state, restore_r
 from dlf.train.metrics import as_metric
 from dlf.train.optim import default_opt_func, set_hyper
 from dlf.train.schedule import flat_cos_lr, one_cycle_lr, one_cycle_mom
+from dlf.train.tta import TTA
 
 _CANCEL = {
     "fit": CancelFitException,
@@ -116,6 +117,7 @@ class Learner:
         self.training, self.epoch, self.iter, self.n_epochs = False, 0, 0, 0
         self.epoch_rng: dict | None = None
         self.loss = self.pred = None
+        self.inferring = False  # True during get_preds: no loss, no Recorder
         self.data_wait = 0.0
         self._resume: Resume | None = None
         self.log(
@@ -266,7 +268,7 @@ class Learner:
             self._event("before_pred")
             self.pred = self.model(*self.xb)
             self._event("after_pred")
-            if not self.yb:  # inference on unlabelled data
+            if not self.yb or self.inferring:  # get_preds, or unlabelled data
                 self.loss = None
                 return
             self._event("before_loss")
@@ -361,9 +363,16 @@ class Learner:
         return finder.suggestions()
 
     # ---------------------------------------------------------------- inference
-    def _run_valid(self, dl, cbs: Sequence = ()) -> None:
-        self._dispatch = build_dispatch([c for c in [*self.cbs, *cbs] if c is not None])
-        self._validate(dl)
+    def _run_valid(self, dl, cbs: Sequence = (), inference: bool = False) -> None:
+        own = [c for c in self.cbs if c is not None]
+        if inference:  # the Recorder's epoch figures are not touched by an inference pass
+            own = [c for c in own if not isinstance(c, Recorder)]
+        self._dispatch = build_dispatch([*own, *cbs])
+        self.inferring = inference
+        try:
+            self._validate(dl)
+        finally:
+            self.inferring = False
 
     def validate(self, dl=None) -> dict[str, float]:
         """Loss and metrics on `dl` (default: the validation set)."""
@@ -375,15 +384,28 @@ class Learner:
         return dict(self.recorder.last_valid)
 
     def get_preds(
-        self, dl=None, act: Callable | None = None, with_input: bool = False
-    ) -> tuple[torch.Tensor, ...]:
-        """Predictions (and targets, when the loader has them) for every item, on the CPU."""
-        gather = GatherPreds(with_input=with_input)
-        self._run_valid(dl if dl is not None else self.dls.valid, [gather])
-        preds, *rest = gather.result()
-        if act is not None:
-            preds = act(preds)
-        return (preds, *rest)
+        self,
+        dl=None,
+        act: Callable | None = None,
+        with_input: bool = False,
+        tta: int = 1,
+        dense: bool = False,
+        decode: Callable | None = None,
+    ) -> tuple:
+        """The one inference loop: predictions for every item of `dl` (default: the
+        validation set), in order, under the learner's precision, and targets when the
+        loader has them (on the CPU).
+
+        act: applied to each output (softmax, sigmoid) before TTA averages them.
+        tta: how many symmetries of the square to average (see dlf.train.tta); dense: the
+          outputs are maps, mapped back before averaging.
+        decode: each batch's (activated, averaged) output -> a list of per-item results
+          (NMS boxes, top-k segments); the predictions then come back as one list.
+        No loss is computed and the Recorder's figures are left as they were."""
+        gather = GatherPreds(with_input=with_input, decode=decode)
+        cbs = [gather] if tta == 1 and act is None else [TTA(tta, dense, act), gather]
+        self._run_valid(dl if dl is not None else self.dls.valid, cbs, inference=True)
+        return gather.result()
 
     def predict(self, item):
         """Predict one raw item (a file, a row, or an input tensor).

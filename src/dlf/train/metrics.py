@@ -75,6 +75,45 @@ class AccumMetric(Metric):
         return torch.as_tensor(self.func(pred, *targets))
 
 
+class HostMetric(Metric):
+    """A metric over ragged per-item results, computed once per validation on the host:
+    mAP over boxes, MAP@K over ranked segments, anything that is not a sum over batches.
+
+    decode(pred, *targets) turns one batch into a list of per-item records (e.g. (boxes,
+    scores, true boxes) with the padding removed; NMS or top-k belong here, per batch on the
+    device); score(records) -> float is the competition's metric on all of them, on the
+    host, after the last batch. Records are moved to the CPU only then, so a validation
+    step never waits for the host."""
+
+    def __init__(
+        self, decode: Callable[..., list], score: Callable[[list], float], name: str
+    ) -> None:
+        self.decode, self.score, self.name = decode, score, name
+        self.reset()
+
+    def reset(self) -> None:
+        self.records: list = []
+
+    def update(self, pred, *targets) -> None:
+        self.records.extend(self.decode(pred, *targets))
+
+    def compute(self) -> torch.Tensor:
+        if not self.records:
+            return torch.tensor(float("nan"))
+        return torch.tensor(float(self.score(_to_cpu(self.records))), dtype=torch.float64)
+
+
+def _to_cpu(x):
+    """Tensors nested in lists, tuples and dicts, on the CPU."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    if isinstance(x, list | tuple):
+        return type(x)(_to_cpu(o) for o in x)
+    if isinstance(x, dict):
+        return {k: _to_cpu(v) for k, v in x.items()}
+    return x
+
+
 def as_metric(m: Metric | Callable) -> Metric:
     """A `Metric` as is; a plain function as an `AvgMetric`."""
     return m if isinstance(m, Metric) else AvgMetric(m)

@@ -9,6 +9,8 @@ from collections.abc import Callable
 
 import torch
 
+from dlf.train.callbacks.core import Callback
+
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
     """Apply symmetry k to the last two dims (H, W)."""
@@ -38,20 +40,46 @@ TTA_ORDER = (0, 1, 2, 3, 4, 5, 6, 7)
 
 @torch.no_grad()
 def tta_predict(
-    model: Callable, xb: torch.Tensor, n: int = 1, dense: bool = False, act: Callable | None = None
+    model: Callable,
+    xb: torch.Tensor,
+    n: int = 1,
+    dense: bool = False,
+    act: Callable | None = None,
+    first: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Mean of `act(model(dihedral(xb, k)))` over the first `n` symmetries (1 <= n <= 8).
 
     dense: the output is an image-shaped map that must be mapped back before averaging.
-    Non-square inputs skip the transposed symmetries."""
+    Non-square inputs skip the transposed symmetries. first: `model(xb)` when the caller
+    has it already (the identity pass is then not run twice)."""
     if not 1 <= n <= 8:
         raise ValueError(f"TTA passes must be between 1 and 8, got {n}")
     ks = [k for k in TTA_ORDER if xb.shape[-1] == xb.shape[-2] or not k & 4][:n]
     total = None
     for k in ks:
-        out = model(dihedral(xb, k)).float()
+        out = (first if k == 0 and first is not None else model(dihedral(xb, k))).float()
         out = act(out) if act is not None else out
         if dense:
             out = undo_dihedral(out, k)
         total = out if total is None else total + out
     return total / len(ks)
+
+
+class TTA(Callback):
+    """Test-time augmentation inside the Learner's own inference pass: after each
+    prediction outside training, `learn.pred` becomes the mean of `act(output)` over the
+    first `n` symmetries, under the learner's precision like every other forward pass."""
+
+    order = 20  # before anything that reads learn.pred (GatherPreds, metrics)
+
+    def __init__(self, n: int = 1, dense: bool = False, act: Callable | None = None) -> None:
+        if not 1 <= n <= 8:
+            raise ValueError(f"TTA passes must be between 1 and 8, got {n}")
+        self.n, self.dense, self.act = n, dense, act
+
+    def after_pred(self, learn) -> None:
+        if learn.training or (self.n == 1 and self.act is None):
+            return
+        learn.pred = tta_predict(
+            learn.model, learn.xb[0], self.n, self.dense, self.act, first=learn.pred
+        )

@@ -1,4 +1,11 @@
-"""Collect predictions (and targets, inputs) of a validation pass."""
+"""Collect predictions (and targets, inputs) of a validation or inference pass.
+
+Fixed-shape outputs are concatenated into one tensor. With `decode`, each batch's output is
+turned into one result per item (a class, a list of boxes after NMS, ranked segments...) as
+soon as it is made, and the results come back as a list: ragged results need no padding.
+"""
+
+from collections.abc import Callable
 
 import torch
 
@@ -8,8 +15,8 @@ from dlf.train.callbacks.core import Callback
 class GatherPreds(Callback):
     order = 90
 
-    def __init__(self, with_input: bool = False) -> None:
-        self.with_input = with_input
+    def __init__(self, with_input: bool = False, decode: Callable | None = None) -> None:
+        self.with_input, self.decode = with_input, decode
 
     def before_valid(self, learn) -> None:
         self.preds, self.targets, self.inputs = [], [], []
@@ -17,14 +24,17 @@ class GatherPreds(Callback):
     def after_batch(self, learn) -> None:
         if learn.training:
             return
-        self.preds.append(learn.pred.detach().float())
+        if self.decode is not None:
+            self.preds.extend(self.decode(learn.pred))
+        else:
+            self.preds.append(learn.pred.detach().float())
         if learn.yb:
             self.targets.append(tuple(t.detach() for t in learn.yb))
         if self.with_input:
             self.inputs.append(learn.xb[0].detach())
 
     def result(self) -> tuple[torch.Tensor, ...]:
-        out = [torch.cat(self.preds).cpu()]
+        out = [self.preds if self.decode is not None else torch.cat(self.preds).cpu()]
         if self.targets:
             out += [torch.cat(ts).cpu() for ts in zip(*self.targets)]
         if self.with_input:
