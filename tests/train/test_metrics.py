@@ -179,7 +179,9 @@ def test_dice_hand_worked_per_image_mean():
     pred = _masks([[[1, 1], [0, 0]], [[0, 0], [0, 0]], [[0, 0], [0, 0]]])
     target = _masks([[[1, 0], [0, 0]], [[0, 0], [0, 0]], [[0, 0], [0, 1]]])
     per_image = M.dice_per_image(pred[:, None], target[:, None])
-    torch.testing.assert_close(per_image, torch.tensor([[2 / 3], [1.0], [0.0]]))
+    torch.testing.assert_close(
+        per_image, torch.tensor([[2 / 3], [1.0], [0.0]], dtype=torch.float64)
+    )
     logits = torch.where(pred, 4.0, -4.0)[:, None]  # (N, 1, H, W) logits, (N, H, W) masks
     assert _run(M.Dice(), logits, target.long()) == pytest.approx(5 / 9, abs=1e-7)
 

@@ -42,6 +42,7 @@ from dlf.data.splits import (
     random_splitter,
     stratified_kfold_splitter,
 )
+from dlf.data.table import align, check_id, read_table, unique_ids, write_table
 
 __all__ = [
     "Affine",
@@ -70,8 +71,10 @@ __all__ = [
     "RegressionBlock",
     "ToFloat",
     "WeightedSampler",
+    "align",
     "array_column",
     "aug_transforms",
+    "check_id",
     "class_balanced_weights",
     "column_splitter",
     "folder_splitter",
@@ -86,7 +89,10 @@ __all__ = [
     "read_dicom",
     "read_image",
     "read_stack",
+    "read_table",
     "stratified_kfold_splitter",
     "to_device",
     "train_drop_last",
+    "unique_ids",
+    "write_table",
 ]

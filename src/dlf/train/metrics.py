@@ -347,13 +347,17 @@ class QWK(ConfusionMatrixMetric):
 # --- Dice for segmentation ------------------------------------------------------------------
 
 
-def dice_per_image(pred_mask: torch.Tensor, target_mask: torch.Tensor) -> torch.Tensor:
-    """Dice 2|P∩T| / (|P| + |T|) of each image and channel of boolean masks (N, C, *spatial),
-    shape (N, C). An empty prediction on an empty mask scores 1 (the Kaggle convention)."""
-    p, t = pred_mask.bool(), target_mask.bool()
+def dice_per_image(pred_mask, target_mask) -> torch.Tensor:
+    """Dice 2|P∩T| / (|P| + |T|) of each image and channel of masks (N, C, *spatial), nonzero
+    = inside, shape (N, C), in float64. An empty prediction on an empty mask scores 1 (the
+    Kaggle convention). The one Dice of dlf: the SIIM metric on files uses it too. Dice is
+    symmetric, so the order of the two masks does not change the value."""
+    p, t = torch.as_tensor(pred_mask) != 0, torch.as_tensor(target_mask) != 0
+    if p.shape != t.shape:
+        raise ValueError(f"prediction {tuple(p.shape)} and truth {tuple(t.shape)} differ")
     dims = tuple(range(2, p.dim()))
-    intersection = (p & t).sum(dims)
-    total = p.sum(dims) + t.sum(dims)
+    intersection = (p & t).sum(dims, dtype=torch.float64)
+    total = p.sum(dims, dtype=torch.float64) + t.sum(dims, dtype=torch.float64)
     return torch.where(total > 0, 2 * intersection / total.clamp(min=1), 1.0)
 
 

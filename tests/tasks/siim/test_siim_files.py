@@ -42,7 +42,7 @@ def test_train_rle_accepts_submission_style_header(tmp_path):
 def test_wrong_header_names_found_and_expected(tmp_path, header):
     csv = write(tmp_path / "train-rle.csv", f"{header}\n{ID1},-1\n")
     with pytest.raises(
-        DlfError, match=r"train-rle.csv: header has columns .* expected \['ImageId'"
+        DlfError, match=r"train-rle.csv line 1: header has columns .* expected \['ImageId'"
     ):
         read_train_rle(csv)
 
@@ -58,7 +58,7 @@ def test_malformed_rle_names_file_and_line(tmp_path):
 
 def test_wrong_field_count_names_the_line(tmp_path):
     csv = write(tmp_path / "train-rle.csv", f"ImageId, EncodedPixels\n{ID1}, -1, extra\n")
-    with pytest.raises(DlfError, match=r"train-rle.csv line 2: 3 fields"):
+    with pytest.raises(DlfError, match=r"train-rle.csv line 2 .*: 3 fields"):
         read_train_rle(csv)
 
 
@@ -72,7 +72,7 @@ def test_ids_that_could_escape_the_folder_are_refused(tmp_path, bad):
 
 
 def test_missing_file_is_a_dlf_error(tmp_path):
-    with pytest.raises(DlfError, match="no such file"):
+    with pytest.raises(DlfError, match=r"nope\.csv: file not found"):
         read_train_rle(tmp_path / "nope.csv")
 
 
@@ -85,9 +85,7 @@ def test_submission_round_trip_and_exact_text(tmp_path):
 
 def test_submission_duplicates_are_refused(tmp_path):
     csv = write(tmp_path / "sub.csv", f"ImageId,EncodedPixels\n{ID1},-1\n{ID2},-1\n{ID1},0 1\n")
-    with pytest.raises(
-        DlfError, match=rf"sub.csv line 4: ImageId {ID1} already appeared on line 2"
-    ):
+    with pytest.raises(DlfError, match=rf"sub.csv line 4 .*ImageId '{ID1}' repeats line 2"):
         read_submission(csv)
     with pytest.raises(DlfError, match="given twice"):
         write_submission(tmp_path / "out.csv", [(ID1, "-1"), (ID1, "-1")])

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from dlf.core import DlfError
-from dlf.tasks.siim.metric import dice_per_image, evaluate_siim
+from dlf.tasks.siim.metric import evaluate_siim
+from dlf.train.metrics import dice_per_image
 
 
 def test_dice_hand_worked_batch():
@@ -25,16 +26,19 @@ def test_dice_hand_worked_batch():
     pred[2, 2, 2] = True
     # image 3: truth empty, prediction 1 pixel -> 0
     pred[3, 1, 1] = True
-    got = dice_per_image(truth, pred)
+    got = dice_per_image(pred[:, None], truth[:, None])[:, 0]
     assert torch.allclose(got, torch.tensor([1.0, 0.0, 4 / 7, 0.0], dtype=torch.float64))
-    assert torch.allclose(dice_per_image(torch.from_numpy(truth), torch.from_numpy(pred)), got)
+    assert torch.allclose(
+        dice_per_image(torch.from_numpy(pred)[:, None], torch.from_numpy(truth)[:, None])[:, 0],
+        got,
+    )
 
 
 def test_dice_perfect_and_shape_mismatch():
     m = torch.rand(2, 5, 5) > 0.5
-    assert (dice_per_image(m, m) == 1).all()
+    assert (dice_per_image(m[:, None], m[:, None]) == 1).all()
     with pytest.raises(ValueError):
-        dice_per_image(m, m[:, :4])
+        dice_per_image(m[:, None], m[:, None, :4])
 
 
 def write(path, text):
@@ -77,8 +81,10 @@ def test_all_empty_submission_scores_the_empty_share(tmp_path):
 def test_missing_and_extra_ids_are_named(tmp_path):
     truth = write(tmp_path / "t.csv", "ImageId, EncodedPixels\na, -1\nb, 0 3\n")
     short = write(tmp_path / "short.csv", "ImageId,EncodedPixels\na,-1\n")
-    with pytest.raises(DlfError, match=r"short.csv: no row for 1 image\(s\) of .*t.csv, first b"):
+    with pytest.raises(
+        DlfError, match=r"short.csv: 1 ImageId\(s\) of .*t.csv have no row, e.g. 'b'"
+    ):
         evaluate_siim(truth, short, 4, 4)
     extra = write(tmp_path / "extra.csv", "ImageId,EncodedPixels\na,-1\nb,-1\nzz,-1\n")
-    with pytest.raises(DlfError, match=r"extra.csv: 1 ImageId\(s\) not in .*t.csv, first zz"):
+    with pytest.raises(DlfError, match=r"extra.csv: 1 ImageId\(s\) are not in .*t.csv, e.g. 'zz'"):
         evaluate_siim(truth, extra, 4, 4)

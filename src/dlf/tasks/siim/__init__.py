@@ -8,13 +8,12 @@ from dlf.tasks.siim.files import (
     read_train_rle,
     write_submission,
 )
-from dlf.tasks.siim.metric import dice_per_image, evaluate_siim
+from dlf.tasks.siim.metric import evaluate_siim
 from dlf.tasks.siim.rle import rle_decode, rle_decode_union, rle_encode, rle_runs
 from dlf.tasks.siim.synth import chest_radiograph, synth_siim
 
 __all__ = [
     "chest_radiograph",
-    "dice_per_image",
     "evaluate_siim",
     "find_dicoms",
     "match_dicoms",

@@ -10,15 +10,14 @@ Readers check everything a person could get wrong (header, ids, RLE syntax) and 
 file and line; RLEs are kept as strings and decoded later, image by image.
 """
 
-import csv
-import io
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
-from dlf.core import DlfError, atomic_write_text
+from dlf.core import DlfError
 from dlf.data.image import read_dicom as read_dicom_hwc
+from dlf.data.table import Row, check_id, read_table, unique_ids, write_table
 from dlf.tasks.siim.rle import EMPTY, rle_runs
 
 HEADER = ("ImageId", "EncodedPixels")
@@ -29,8 +28,8 @@ def read_train_rle(
 ) -> dict[str, list[str]]:
     """`train-rle.csv` -> {ImageId: [RLE of each instance]}; an image without one maps to []."""
     labels: dict[str, list[str]] = {}
-    for _line, image_id, rle in _read_rows(csv_path, height * width):
-        instances = labels.setdefault(image_id, [])
+    for row, rle in _read_rows(csv_path, height * width):
+        instances = labels.setdefault(row["ImageId"], [])
         if rle != EMPTY:  # a -1 row adds nothing to the union
             instances.append(rle)
     return labels
@@ -38,33 +37,23 @@ def read_train_rle(
 
 def read_submission(csv_path: str | Path, height: int = 1024, width: int = 1024) -> dict[str, str]:
     """A submission-style CSV -> {ImageId: RLE}; one row per image, `-1` for empty."""
-    rows: dict[str, str] = {}
-    seen_at: dict[str, int] = {}
-    for line, image_id, rle in _read_rows(csv_path, height * width):
-        if image_id in rows:
-            raise DlfError(
-                f"{csv_path} line {line}: ImageId {image_id} already appeared on line "
-                f"{seen_at[image_id]}; a submission has one row per image (merge the instances "
-                "into one mask)"
-            )
-        rows[image_id], seen_at[image_id] = rle, line
-    return rows
+    rows = _read_rows(csv_path, height * width)
+    by_id = unique_ids((r for r, _ in rows), "ImageId", csv_path, what="image")
+    return {image_id: rle for image_id, (_, rle) in zip(by_id, rows)}
 
 
 def write_submission(path: str | Path, rows: Iterable[tuple[str, str]]) -> None:
     """Write `ImageId,EncodedPixels` with one row per image (`-1`, or "", for an empty mask)."""
-    out = io.StringIO()
-    out.write(",".join(HEADER) + "\n")
-    seen: set[str] = set()
+    out, seen = [], set()
     for image_id, rle in rows:
-        _check_id(image_id, f"{path}: row for {image_id!r}")
+        check_id(image_id, f"{path}: row for {image_id!r}", "ImageId")
         if image_id in seen:
             raise DlfError(f"{path}: ImageId {image_id} given twice; a submission has one row each")
         seen.add(image_id)
         rle = rle.strip() or EMPTY
         rle_runs(rle, 2**62, f"{path}: RLE for {image_id}")  # syntax only; size is unknown here
-        out.write(f"{image_id},{rle}\n")
-    atomic_write_text(path, out.getvalue())
+        out.append((image_id, rle))
+    write_table(path, HEADER, out)
 
 
 def find_dicoms(folder: str | Path) -> dict[str, Path]:
@@ -110,38 +99,13 @@ def read_dicom(path: str | Path) -> np.ndarray:
     return pixels[..., 0]
 
 
-def _read_rows(csv_path: str | Path, n_pixels: int) -> Iterable[tuple[int, str, str]]:
-    """(line number, ImageId, stripped RLE) for each data row, every field checked."""
-    csv_path = Path(csv_path)
-    try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DlfError(f"{csv_path}: no such file") from None
-    reader = csv.reader(io.StringIO(text))
-    header = next(reader, None)
-    if header is None or tuple(h.strip() for h in header) != HEADER:
-        raise DlfError(
-            f"{csv_path}: header has columns {header or []}, expected {list(HEADER)} "
-            "(as 'ImageId, EncodedPixels' or 'ImageId,EncodedPixels')"
-        )
-    for row in reader:
-        line = reader.line_num
-        if not row or (len(row) == 1 and not row[0].strip()):
-            continue  # blank lines (a trailing newline, say) carry nothing
-        if len(row) != 2:
-            raise DlfError(
-                f"{csv_path} line {line}: {len(row)} fields, expected 2 (ImageId, EncodedPixels)"
-            )
-        image_id, rle = row[0].strip(), row[1].strip() or EMPTY
-        _check_id(image_id, f"{csv_path} line {line}")
-        rle_runs(rle, n_pixels, f"{csv_path} line {line}")
-        yield line, image_id, rle
-
-
-def _check_id(image_id: str, where: str) -> None:
-    # An ImageId becomes a file name: nothing that could step outside the image folder.
-    if not image_id or "/" in image_id or "\\" in image_id or ".." in image_id:
-        raise DlfError(
-            f"{where}: ImageId {image_id!r} is empty or contains a path separator or '..'; "
-            "an ImageId is a DICOM UID such as 1.2.276.0.7230010.3.1.4.8323329.1000.1517875165.878"
-        )
+def _read_rows(csv_path: str | Path, n_pixels: int) -> list[tuple[Row, str]]:
+    """(row, stripped RLE) for each data row, every field checked."""
+    _, rows = read_table(csv_path, HEADER, allow_empty=True)
+    out = []
+    for row in rows:
+        check_id(row["ImageId"], f"{csv_path} line {row.line}", "ImageId")
+        rle = row["EncodedPixels"] or EMPTY
+        rle_runs(rle, n_pixels, f"{csv_path} line {row.line}")
+        out.append((row, rle))
+    return out

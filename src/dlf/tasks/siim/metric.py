@@ -11,28 +11,12 @@ pneumothorax, where a model shows what it has learnt.
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from dlf.core import DlfError
+from dlf.data.table import align
 from dlf.tasks.siim.files import read_submission, read_train_rle
 from dlf.tasks.siim.rle import EMPTY, rle_decode, rle_decode_union
-
-
-def dice_per_image(
-    truth: torch.Tensor | np.ndarray, pred: torch.Tensor | np.ndarray
-) -> torch.Tensor:
-    """Dice of each image in a batch of (N, H, W) masks (nonzero = inside): a (N,) float tensor.
-
-    Stays on the tensors' device, so a training loop can call it without a sync.
-    """
-    truth, pred = torch.as_tensor(truth), torch.as_tensor(pred)
-    if truth.shape != pred.shape:
-        raise ValueError(f"truth {tuple(truth.shape)} and prediction {tuple(pred.shape)} differ")
-    t = truth.reshape(truth.shape[0], -1) != 0
-    p = pred.reshape(pred.shape[0], -1) != 0
-    both = (t & p).sum(1, dtype=torch.float64)
-    total = t.sum(1, dtype=torch.float64) + p.sum(1, dtype=torch.float64)
-    return torch.where(total == 0, 1.0, 2 * both / total.clamp(min=1))
+from dlf.train.metrics import dice_per_image
 
 
 def evaluate_siim(
@@ -46,18 +30,7 @@ def evaluate_siim(
     """
     truth = read_train_rle(truth_csv, height, width)
     pred = read_submission(pred_csv, height, width)
-    missing = [i for i in truth if i not in pred]
-    if missing:
-        raise DlfError(
-            f"{pred_csv}: no row for {len(missing)} image(s) of {truth_csv}, first {missing[0]}; "
-            "a submission has one row per test image (-1 when empty)"
-        )
-    extra = [i for i in pred if i not in truth]
-    if extra:
-        raise DlfError(
-            f"{pred_csv}: {len(extra)} ImageId(s) not in {truth_csv}, first {extra[0]}; "
-            "is this the submission for that truth file?"
-        )
+    align(truth, pred, truth_csv, pred_csv, column="ImageId", what="test image (-1 when empty)")
     if not truth:
         raise DlfError(f"{truth_csv}: no images to score")
     scores = np.empty(len(truth))
@@ -70,7 +43,7 @@ def evaluate_siim(
             continue
         t = rle_decode_union(instances, height, width, f"{truth_csv} {image_id}")
         p = rle_decode(pred[image_id], height, width, f"{pred_csv} {image_id}")
-        scores[k] = dice_per_image(t[None], p[None])[0].item()
+        scores[k] = dice_per_image(p[None, None], t[None, None]).item()
     return {
         "dice": float(scores.mean()),
         "dice_positive": float(scores[positive].mean()) if positive.any() else float("nan"),
