@@ -28,7 +28,7 @@ from dlf.data.blocks import (
     MultiCategoryBlock,
     RegressionBlock,
 )
-from dlf.data.cache import ImageCache
+from dlf.data.cache import ArrayCache, ImageCache
 from dlf.data.image import read_dicom, read_image, read_stack
 from dlf.data.image_dls import ImageDataLoaders
 from dlf.data.loaders import DataLoaders, DeviceLoader, to_device, train_drop_last
@@ -46,6 +46,7 @@ from dlf.data.table import align, check_id, read_table, unique_ids, write_table
 
 __all__ = [
     "Affine",
+    "ArrayCache",
     "ArrayLoader",
     "Block",
     "BoxBlock",
