@@ -64,7 +64,11 @@ def test_cli_takes_flat_layout_forced_channels_and_reports_errors(tmp_path, caps
     data, run = tmp_path / "shapes", tmp_path / "run"
     assert main(["synth", "folder", str(data), "--n", "24", "--seed", "1"]) == 0
     _flatten(data)  # before: "no train/ folder" (exit 2)
+    shutil.copy(next((data / "test").iterdir()), data / "stray.png")  # in no class folder
     assert _train(data, run, "--option", "channels=1", "--lr", "1e-6") == 0
+    out = capsys.readouterr().out
+    assert out.count("outside any class folder") == 1 and "stray.png" in out
+    assert (run / "log.txt").read_text().count("outside any class folder") == 1
     saved = json.loads((run / "config.json").read_text())["config"]["options"]
     assert saved["channels"] == 1 and saved["vocab"] == ["circle", "square", "triangle"]
     assert len(saved["normalize"]["mean"]) == 1
