@@ -78,7 +78,12 @@ class ToFloat:
 
 @dataclass
 class Normalize:
-    """(image - mean) / std per channel, on 0..1 floats (uint8 input is converted first)."""
+    """(image - mean) / std per channel, on 0..1 floats (uint8 input is converted first).
+
+    Three-channel statistics (ImageNet's by default) normalise a one-channel image with their
+    averages: a gray image is R = G = B, and the summed RGB stem a 1-channel model gets from
+    pretrained weights (dlf.models.weights) then sees about what the RGB model saw.
+    """
 
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
@@ -93,20 +98,28 @@ class Normalize:
         # (x - mean) / std as x * (1/std) + (-mean/std): one new tensor, not two
         return x.mul(scale).add_(shift)
 
+    def stats(self, c: int) -> tuple[list[float], list[float]]:
+        """The mean and std, one per channel, used for images of `c` channels."""
+        mean, std = list(self.mean), list(self.std)
+        if c == 1 and len(mean) == len(std) == 3:
+            mean, std = [sum(mean) / 3], [sum(std) / 3]
+        if len(mean) not in (1, c) or len(std) not in (1, c):
+            raise DlfError(
+                f"Normalize has {len(self.mean)} means for images of {c} channels; "
+                f"pass Normalize(mean=..., std=...) with {c} values each"
+            )
+        return mean * (c // len(mean)), std * (c // len(std))
+
     def _scale_shift(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         c = x.shape[1]
-        if len(self.mean) not in (1, c) or len(self.std) not in (1, c):
-            raise DlfError(f"Normalize has {len(self.mean)} means for images of {c} channels")
-        mean = torch.tensor(self.mean, dtype=torch.float64).expand(c)
-        std = torch.tensor(self.std, dtype=torch.float64).expand(c)
+        mean, std = (torch.tensor(v, dtype=torch.float64) for v in self.stats(c))
         view = lambda t: t.to(device=x.device, dtype=x.dtype).view(1, c, 1, 1)  # noqa: E731
         return view(1 / std), view(-mean / std)
 
     def decode(self, x: torch.Tensor) -> torch.Tensor:
         """Back to 0..1 for display."""
         c = x.shape[1]
-        mean = torch.tensor(self.mean, device=x.device).expand(c).view(1, c, 1, 1)
-        std = torch.tensor(self.std, device=x.device).expand(c).view(1, c, 1, 1)
+        mean, std = (torch.tensor(v, device=x.device).view(1, c, 1, 1) for v in self.stats(c))
         return x * std + mean
 
 

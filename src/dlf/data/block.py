@@ -22,7 +22,7 @@ from dlf.core.errors import DlfError
 from dlf.data.augment import ToFloat, configure
 from dlf.data.blocks import Block
 from dlf.data.cache import ImageCache, _fit_channels
-from dlf.data.image import resize, to_uint8
+from dlf.data.image import channel_count, read_image, read_stack, resize, to_uint8
 from dlf.data.loaders import DataLoaders, train_drop_last
 from dlf.data.resident import ArrayLoader, array_column, image_column, mask_column, ragged_column
 from dlf.data.splits import random_splitter
@@ -68,6 +68,7 @@ class Datasets:
         for block, vals in zip(self.blocks, values):
             block.setup(vals)
         self.caches: dict[int, ImageCache] = {}
+        self.block_channels: dict[int, int] = {}  # channels each cached block decided on
         ok = np.ones(len(items), dtype=bool)
         self.skipped: list[tuple[int, str, str]] = []
         for b, (block, vals) in enumerate(zip(self.blocks, values)):
@@ -77,12 +78,16 @@ class Datasets:
                         f"{type(block).__name__} needs a size to batch images: pass size=..."
                     )
                 folder = None if cache_dir is None else Path(cache_dir) / f"block{b}_{block.kind}"
+                channels = block.channels
+                if channels is None and block.reader in (read_image, read_stack):
+                    # from the files themselves, before item_tfms wrap the reader
+                    channels = channel_count(vals)
                 cache = ImageCache.build(
                     vals,
                     block.size,
                     folder,
                     reader=self._reader(block),
-                    channels=block.channels,
+                    channels=channels,
                     nearest=block.nearest,
                     workers=workers,
                     on_error=on_error,
@@ -90,6 +95,7 @@ class Datasets:
                     recipe=repr(dblock.item_tfms) if not block.nearest else "",
                 )
                 self.caches[b] = cache
+                self.block_channels[b] = cache.array.shape[-1]
                 ok &= cache.ok
                 self.skipped += cache.skipped
         self.columns = [self._column(b, vals) for b, vals in enumerate(values)]
@@ -97,6 +103,13 @@ class Datasets:
         self.splits = (train[ok[train]], valid[ok[valid]])
         self.vocab = next(
             (blk.vocab for blk in self.blocks[self.n_inp :] if blk.vocab is not None), None
+        )
+
+    @property
+    def channels(self) -> int | None:
+        """Channels of the first image input (what `create_model(in_chans=...)` needs)."""
+        return next(
+            (self.block_channels[b] for b in range(self.n_inp) if b in self.block_channels), None
         )
 
     def _reader(self, block) -> Callable:
@@ -150,8 +163,10 @@ class Datasets:
     def encode_item(self, item) -> torch.Tensor | tuple:
         """One raw item -> its model input(s) as uint8 C x H x W tensors (no batch dim)."""
         out = []
-        for block, getter in zip(self.blocks[: self.n_inp], self.dblock.getters):
-            out.append(self.dblock.encode_value(block, getter(item)))
+        for b, (block, getter) in enumerate(zip(self.blocks[: self.n_inp], self.dblock.getters)):
+            # as the cache holds it: the channel count decided from the training files
+            channels = self.block_channels.get(b)
+            out.append(self.dblock.encode_value(block, getter(item), channels))
         return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -193,16 +208,19 @@ class DataBlock:
         self.splitter = splitter or random_splitter(0.2)
         self.item_tfms, self.batch_tfms = list(item_tfms), list(batch_tfms)
 
-    def encode_value(self, block: Block, value) -> torch.Tensor:
-        """One raw value through the block's per-item path (what the cache stores)."""
+    def encode_value(self, block: Block, value, channels: int | None = None) -> torch.Tensor:
+        """One raw value through the block's per-item path (what the cache stores).
+
+        channels: the count to fit images to (default: the block's own, if it sets one)."""
         if not block.cached:
             return torch.as_tensor(block.encode(value))
         arr = block.reader(value)
         for t in () if block.nearest else self.item_tfms:
             arr = t(arr)
         arr = to_uint8(arr)
-        if block.channels is not None:
-            arr = _fit_channels(arr, block.channels, value)
+        channels = channels or block.channels
+        if channels is not None:
+            arr = _fit_channels(arr, channels, value)
         if block.size is not None:
             size = (block.size, block.size) if isinstance(block.size, int) else block.size
             arr = resize(arr, tuple(size), nearest=block.nearest)

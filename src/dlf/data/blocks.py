@@ -32,7 +32,12 @@ class Block:
 
 
 class ImageBlock(Block):
-    """Image files (or tuples of single-channel files to stack), resized to `size`."""
+    """Image files (or tuples of single-channel files to stack), resized to `size`.
+
+    channels: None decides once from all the files (1 if every image is single-channel, else
+    3, see `dlf.data.image.channel_count`); 1 or 3 forces it (colour read as luma, gray
+    repeated to RGB). The decided count is `dls.channels`: pass it to `create_model(in_chans=)`.
+    """
 
     kind, cached = "image", True
 
@@ -42,6 +47,10 @@ class ImageBlock(Block):
         channels: int | None = None,
         reader: Callable = read_image,
     ):
+        if channels is not None and (not isinstance(channels, int) or channels < 1):
+            raise DlfError(
+                f"channels must be None (decide from the images), 1 or 3, got {channels!r}"
+            )
         self.size, self.channels, self.reader = size, channels, reader
         self.nearest = False
 

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
-from dlf.data.image import read_image, resize, to_uint8
+from dlf.data.image import channel_count, read_image, read_pillow, read_stack, resize, to_uint8
 
 Item = str | os.PathLike | Sequence[str | os.PathLike]  # a path, or paths stacked as channels
 Reader = Callable[[Item], np.ndarray]
@@ -228,14 +228,18 @@ class ImageCache(ArrayCache):
         """Decode, scale to uint8 and resize `items` into a cache; reuse what is still valid.
 
         folder: where the memmap and manifest live (None: an in-memory array, rebuilt each
-          time). reader: item -> HWC array. channels: None takes the first readable image's.
+          time). reader: item -> HWC array. channels: None decides from every item's file
+          header with the built-in readers (`channel_count`: 1 if all are single-channel, else
+          3); with a reader of your own, from the first readable image (pass it to be sure).
           nearest: resize with nearest neighbour (masks). on_error: "raise" or "skip".
           recipe: any text naming extra preprocessing; a change rebuilds the cache.
         """
         h, w = _size2(size)
         items = list(items)
         first = None
-        if channels is None:  # peek at the first readable image for the channel count
+        if channels is None and reader in (read_image, read_pillow, read_stack):
+            channels = channel_count(items)  # headers only: no pixel is decoded twice
+        if channels is None:  # a reader of your own: the first readable image's output decides
             for i, it in enumerate(items):
                 try:
                     first = (i, reader(it))

@@ -4,6 +4,13 @@ Every reader returns a numpy array in HWC layout (height, width, channels), uint
 uint16 as stored in the file, so nothing is lost before the cache decides how to scale.
 A file that cannot be read raises `DlfError` naming the file; callers that know the item
 index add it (see `ImageCache`).
+
+How many channels a dataset gets is decided once, from every file (`channel_count`): 1 when
+every image is single-channel (gray, 16-bit gray, 1-bit, gray + alpha), 3 otherwise (the gray
+ones are then repeated to RGB). A gray dataset stays gray because a 1-channel model is
+cheaper and loses nothing: pretrained RGB stems are adapted by summing their filters
+(timm's rule, see dlf.models.weights). Deciding from one file instead would let a single odd
+image (the first one in sort order, say) change the whole dataset.
 """
 
 import os
@@ -16,6 +23,8 @@ from PIL import Image, UnidentifiedImageError
 from dlf.core.errors import DlfError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
+# Pillow modes read as one channel; every other mode (RGB, RGBA, CMYK, P, ...) is read as RGB.
+GRAY_MODES = ("1", "L", "LA", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -39,16 +48,55 @@ def read_pillow(path: str | os.PathLike) -> np.ndarray:
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         # 16-bit PNGs open as "I;16" (or "I" in older Pillow); values fit uint16.
         arr = np.asarray(im).astype(np.uint16)
-    elif im.mode in ("L", "RGB"):
-        arr = np.asarray(im)
-    elif im.mode in ("1", "P", "LA"):
-        arr = np.asarray(im.convert("L" if im.mode in ("1", "LA") else "RGB"))
-    else:  # RGBA, CMYK, YCbCr, ...: what a model expects is RGB
+    elif im.mode in ("L", "RGB", "F"):
+        arr = np.asarray(im)  # float images ("F") are scaled by their own range later
+    elif im.mode in GRAY_MODES:  # "1", "LA"
+        arr = np.asarray(im.convert("L"))
+    else:  # RGBA, CMYK, YCbCr, palette, ...: what a model expects is RGB
         arr = np.asarray(im.convert("RGB"))
     return arr[..., None] if arr.ndim == 2 else arr
+
+
+def file_channels(path: str | os.PathLike) -> int | None:
+    """The channels `read_image` will return for `path`, from the file's header only (no pixel
+    decoding); None when the header cannot be read (the decode will report that file)."""
+    path = Path(path)
+    try:
+        if path.suffix.lower() in DICOM_SUFFIXES:
+            import pydicom
+
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            return int(ds.get("SamplesPerPixel", 1))
+        with Image.open(path) as im:
+            return 1 if im.mode in GRAY_MODES else 3
+    except Exception:  # any unreadable header: decoding it later names the file and the reason
+        return None
+
+
+def channel_count(items: Sequence) -> int:
+    """One channel count for a whole dataset (see the module docstring for the rule).
+
+    items: file paths, or tuples of single-channel files stacked as channels (`read_stack`).
+    """
+    counts: dict[int, str] = {}  # channel count -> one file that has it
+    for item in items:
+        if isinstance(item, str | os.PathLike):
+            c = file_channels(item)
+            if c is not None:
+                counts.setdefault(c, str(item))
+        else:
+            counts.setdefault(len(item), str(next(iter(item), "")))
+    if not counts:
+        return 3  # nothing readable: the decode reports why; RGB is the usual model input
+    if len(counts) == 1:
+        return next(iter(counts))
+    if set(counts) <= {1, 3}:
+        return 3
+    seen = ", ".join(f"{c} ({f})" for c, f in sorted(counts.items()))
+    raise DlfError(f"images have different channel counts: {seen}; pass channels=... to choose")
 
 
 def read_dicom(path: str | os.PathLike) -> np.ndarray:

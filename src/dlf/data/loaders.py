@@ -119,6 +119,12 @@ class DataLoaders:
             batch = tfm(batch)
         return batch
 
+    @property
+    def channels(self) -> int | None:
+        """Channels of the image input, as the data block decided them (for `in_chans`);
+        None for loaders not built by a DataBlock."""
+        return None if self.datasets is None else self.datasets.channels
+
     def __getitem__(self, i: int) -> DeviceLoader | None:
         return (self.train, self.valid)[i]
 
