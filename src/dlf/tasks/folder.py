@@ -19,6 +19,7 @@ from dlf.data.block import get_image_files
 from dlf.data.image_dls import ImageDataLoaders
 from dlf.models import create_model
 from dlf.tasks.base import Parts, Task, TrainConfig
+from dlf.tasks.common import progress
 from dlf.train.metrics import accuracy, confusion_matrix
 from dlf.train.tta import tta_predict
 
@@ -53,7 +54,7 @@ class FolderTask(Task):
         rng = np.random.default_rng(seed)
         truth = ["image,label"]
         for split, count in (("train", n), ("test", max(15, n // 5))):
-            for i in range(count):
+            for i in progress(range(count), count, f"{split} images"):
                 kind = SHAPES[i % len(SHAPES)]
                 name = f"{kind}_{i:05d}.png"
                 if split == "train":
@@ -101,10 +102,12 @@ class FolderTask(Task):
         if not files:
             raise DlfError(f"{data / 'test'}: no test images to predict; put them in DIR/test/")
         cfg_data = Path(cfg.data)
+        device = next(model.parameters()).device  # where `dlf predict --device` put it
         dls = ImageDataLoaders.from_folder(
-            cfg_data, valid_pct=0.2, size=cfg.size, bs=cfg.bs, seed=cfg.seed, progress=False
-        )
-        model = model.to(dls.device).eval()
+            cfg_data, valid_pct=0.2, size=cfg.size, bs=cfg.bs, seed=cfg.seed, progress=False,
+            device=device,
+        )  # fmt: skip
+        model = model.eval()
         rows = ["image,label"]
         vocab = cfg.options["vocab"]
         for i in range(0, len(files), cfg.bs):
