@@ -71,12 +71,11 @@ def test_resume_after_a_failed_start_takes_the_new_settings(capsys, shapes, tmp_
 # ---- item 7: checks on the model's geometry and the batches ----------------------------------
 
 
-@pytest.mark.parametrize("size", range(1, 40))
-def test_min_input_size_of_lenet_against_its_geometry(size):
+def test_min_input_size_of_lenet_against_its_geometry():
     # Reference: the output size formula of unpadded conv5 / pool2 / conv5 / pool2.
-    s2 = ((size - 4) // 2 - 4) // 2
     model = create_model("lenet", num_classes=3)
-    assert takes_input(model, size) == (size >= 5 and s2 >= 1)
+    for size in range(1, 40):
+        assert takes_input(model, size) == (size >= 5 and ((size - 4) // 2 - 4) // 2 >= 1), size
     assert min_input_size(model) == 16
 
 
@@ -213,3 +212,11 @@ def test_device_is_saved_used_and_given_to_predict(capsys, shapes, tmp_path):
     assert rc == 0, err
     rc, _, err = run_cli(capsys, "predict", "folder", "--run", run, "--device", "gpu")
     assert rc == 2 and err.startswith("dlf: error: device 'gpu' is not one of")
+
+
+def test_resolve_device_checks_the_cuda_index(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(DlfError, match=r"sees 2 CUDA GPU\(s\), cuda:0 to cuda:1; pick one of them"):
+        resolve_device("cuda:2")
