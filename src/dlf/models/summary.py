@@ -151,18 +151,21 @@ def takes_input(model: nn.Module, size: int, in_chans: int | None = None) -> boo
         with torch.no_grad():
             functional_call(model, meta, (torch.empty(1, in_chans, size, size, device="meta"),))
         return True
-    except RuntimeError:  # "Output size is too small", "Kernel size can't be greater than ..."
+    except (RuntimeError, NotImplementedError):  # "Output size is too small", "Kernel size ..."
         return False
     finally:
         model.train(was_training)
 
 
 def min_input_size(model: nn.Module, in_chans: int | None = None, limit: int = 4096) -> int | None:
-    """The smallest square input size (pixels) the model takes, or None if none up to `limit`.
+    """The smallest square input size (pixels) the model takes; None if none up to `limit`,
+    or if the model has no convolution (its input is then not an image of any size).
 
     Valid convolutions and unpadded pooling shrink the map at every stage, so below some size a
     layer gets an empty map; above it every size works (checked for the whole zoo), which lets a
     binary search find the threshold with about a dozen shape-only passes."""
+    if input_channels(model) is None:
+        return None
     if takes_input(model, 1, in_chans):
         return 1
     hi = 2

@@ -165,8 +165,9 @@ def changed_settings(given: TrainConfig, saved: TrainConfig) -> list[str]:
     return changed
 
 
-def refuse_changed_settings(run: Path, task: Task, given: TrainConfig, saved: TrainConfig,
-                            has_checkpoint: bool) -> None:  # fmt: skip
+def refuse_changed_settings(
+    run: Path, given: TrainConfig, saved: TrainConfig, has_checkpoint: bool
+) -> None:
     """--resume continues with the saved settings; new ones are refused, never ignored."""
     changed = changed_settings(given, saved)
     if not changed:
@@ -314,7 +315,7 @@ def train(
     saved = None
     if mode in ("resume", "restart"):  # checked before anything is written, the log included
         saved = TrainConfig(**json.loads((run / "config.json").read_text())["config"])
-        refuse_changed_settings(run, task, cfg, saved, has_checkpoint=resuming)
+        refuse_changed_settings(run, cfg, saved, has_checkpoint=resuming)
     log = RunLog(run / "log.txt", quiet=quiet)
     stop = None
     wrote_config = False
