@@ -220,3 +220,11 @@ def test_resolve_device_checks_the_cuda_index(monkeypatch):
     assert resolve_device("cuda:1") == torch.device("cuda:1")
     with pytest.raises(DlfError, match=r"sees 2 CUDA GPU\(s\), cuda:0 to cuda:1; pick one of them"):
         resolve_device("cuda:2")
+
+
+def test_dataloaders_to_moves_every_later_batch():
+    x = np.zeros((4, 3, 8, 8), np.float32)
+    loader = ArrayLoader([array_column(x)], np.arange(4), bs=2)
+    dls = DataLoaders(loader, loader, device="cpu").to("meta")  # meta: any device but the CPU
+    assert dls.device.type == "meta"
+    assert next(iter(dls.train))[0].device.type == next(iter(dls.valid))[0].device.type == "meta"
