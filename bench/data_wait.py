@@ -27,9 +27,7 @@ def main() -> None:
     args = ap.parse_args()
     task = AptosTask()
     cfg = TrainConfig(task="aptos", epochs=args.epochs, precision=args.precision)
-    for k, v in task.defaults.items():
-        if getattr(cfg, k) is None:
-            setattr(cfg, k, v)
+    cfg.fill_defaults(task.defaults)
     quiet = lambda s: None  # noqa: E731
     data = default_data(task, quiet)  # generated once, like `dlf train aptos` does
     seed_everything(cfg.seed)

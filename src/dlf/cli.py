@@ -2,8 +2,9 @@
 
     dlf synth TASK DIR [--n N] [--seed S]
     dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
-                   [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--resume] [--overwrite]
-    dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N]
+                   [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--device D]
+                   [--option KEY=VALUE] [--resume] [--overwrite]
+    dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
     dlf evaluate TASK --truth FILE --pred FILE
     dlf summary ARCH [--size PX]
     dlf env
@@ -35,7 +36,10 @@ def cmd_synth(args) -> None:
     from dlf.tasks.registry import get_task
     from dlf.tasks.runner import synth
 
-    folder = synth(get_task(args.task), Path(args.dir), args.n, args.seed)
+    task = get_task(args.task)
+    print(f"writing a synthetic {task.name} dataset of {args.n or task.synth_n} training items to {args.dir} ...",
+          flush=True)  # fmt: skip
+    folder = synth(task, Path(args.dir), args.n, args.seed)
     print(f"wrote a synthetic {args.task} dataset to {folder}")
 
 
@@ -45,10 +49,10 @@ def cmd_train(args) -> None:
     from dlf.tasks.runner import train
 
     task = get_task(args.task)
-    options = dict(kv.split("=", 1) for kv in args.option or [])
+    options = dict(args.option or [])
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
-                      checkpoint_every=args.checkpoint_every, options=options)  # fmt: skip
+                      checkpoint_every=args.checkpoint_every, options=options, device=args.device)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite)
 
 
@@ -62,6 +66,7 @@ def cmd_predict(args) -> None:
         args.data and Path(args.data),
         args.out and Path(args.out),
         args.tta,
+        device=args.device,
     )
 
 
@@ -71,6 +76,9 @@ def cmd_evaluate(args) -> None:
 
     task = get_task(args.task)
     value = evaluate(task, Path(args.truth), Path(args.pred))
+    # `dlf train` ends with the validation score; this one is the score on the truth file's
+    # labels, which nothing was fitted on. The last line stays "METRIC VALUE" for scripts.
+    print(f"test score of {args.pred} against {args.truth} (nothing fitted on these labels):")
     print(f"{task.metric_name} {value:.6f}")
 
 
@@ -113,6 +121,18 @@ def _positive_float(s: str) -> float:
     return v
 
 
+def _key_value(s: str) -> tuple[str, str]:
+    key, eq, value = s.partition("=")
+    if not eq or not key:
+        raise argparse.ArgumentTypeError(
+            f"{s!r} is not KEY=VALUE (e.g. --option pretrained=r18.pth)"
+        )
+    return key, value
+
+
+DEVICE_HELP = "auto (CUDA, then Apple MPS, then CPU), cpu, cuda, cuda:N or mps"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="dlf", description="deep learning foundations: Kaggle projects, week by week"
@@ -140,10 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--lr", type=_positive_float, help="maximum learning rate of the one-cycle schedule"
     )
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    # No defaults here: None means "not given", so --resume can refuse changed settings
+    # (the defaults, seed 42, precision auto, device auto, are filled in by the runner).
+    p.add_argument("--seed", type=int, help="random seed (default 42)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="default auto")
+    p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
     p.add_argument("--checkpoint-every", type=_positive_int, help="also checkpoint every N steps")
-    p.add_argument("--option", action="append", metavar="KEY=VALUE", help="a task-specific setting")
+    p.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
+                   help="a task-specific setting")  # fmt: skip
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its checkpoint"
     )
@@ -158,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--tta", type=_positive_int, default=1, help="test-time augmentation passes (flips)"
     )
+    p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="score a submission with the competition's metric")

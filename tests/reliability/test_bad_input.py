@@ -4,6 +4,7 @@ test here is one row of it, through the real command line)."""
 
 import errno
 import io
+import json
 import os
 import shutil
 from pathlib import Path
@@ -11,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+import torch
 
 from dlf.tasks.siim.synth import dicom_bytes
 from reliability.helpers import TINY, cli, one_error_line, snapshot
+
+SHAPES_TINY = ["--size", "16", "--bs", "8", "--arch", "lenet", "--precision", "fp32", "--seed", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -289,3 +293,89 @@ def test_out_of_disk_while_checkpointing_keeps_the_previous_checkpoint(
     assert {k: v for k, v in snapshot(run).items() if k != "log.txt"} == {
         k: v for k, v in before.items() if k != "log.txt"
     }
+
+
+# ---- settings a model cannot train with, and settings --resume would ignore ------------------
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory) -> Path:
+    """A tiny `folder` dataset: 24 training images of three shapes (64 px) and a test/ folder."""
+    from dlf.tasks.folder import FolderTask
+
+    folder = tmp_path_factory.mktemp("shapes")
+    FolderTask().synth(folder, 24, seed=0)
+    return folder
+
+
+def train_refused(capsys, shapes, tmp_path, *args) -> str:
+    """`dlf train folder ARGS` is refused in one line, the data untouched; the run folder keeps
+    nothing but its log, so the corrected command can reuse it."""
+    run = tmp_path / "run"
+    line = refused(capsys, "train", "folder", "--data", shapes, "--out", run, "--epochs", "1",
+                   *args, keep=(shapes,))  # fmt: skip
+    assert not run.exists() or {p.name for p in run.iterdir()} <= {"log.txt"}
+    return line
+
+
+def test_option_without_a_value(capsys, shapes, tmp_path):
+    line = train_refused(capsys, shapes, tmp_path, "--option", "pretrained")
+    assert "--option: 'pretrained' is not KEY=VALUE" in line
+
+
+@pytest.mark.parametrize(
+    "arch, size, smallest",
+    # Independent reference, by hand from the layers: VGG halves the map five times with
+    # unpadded 2x2 pooling (needs 2**5 = 32 px); LeNet is conv5, pool2, conv5, pool2, so
+    # ((s - 4) // 2 - 4) // 2 >= 1 first holds at s = 16.
+    [("vgg11", 3, 32), ("lenet", 7, 16)],
+)
+def test_size_smaller_than_the_model_takes(capsys, shapes, tmp_path, arch, size, smallest):
+    line = train_refused(capsys, shapes, tmp_path, "--arch", arch, "--size", str(size))
+    assert f"--size {size} is too small for {arch}" in line
+    assert f"the smallest size it takes is {smallest} px" in line
+
+
+def test_summary_of_a_size_smaller_than_the_model_takes(capsys):
+    line = refused(capsys, "summary", "lenet", "--size", "7")
+    assert "the smallest size it takes is 16 px" in line
+
+
+def test_batch_of_one_with_batch_norm(capsys, shapes, tmp_path):
+    line = train_refused(capsys, shapes, tmp_path, "--bs", "1", "--size", "32")
+    assert "--bs 1: resnet18 has batch norm" in line and "--bs 2 or more" in line
+
+
+def test_device_that_is_not_there(capsys, shapes, tmp_path):
+    line = train_refused(capsys, shapes, tmp_path, "--device", "tpu")
+    assert "device 'tpu' is not one of auto, cpu, cuda, cuda:N or mps" in line
+    if not torch.cuda.is_available():
+        line = train_refused(capsys, shapes, tmp_path, "--device", "cuda")
+        assert "device 'cuda': torch sees no CUDA GPU here" in line
+
+
+def test_resume_with_changed_settings(capsys, shapes, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", "folder", "--data", shapes, "--out", run, *SHAPES_TINY]
+    rc, _, err = cli(capsys, *args, "--epochs", "1")
+    assert rc == 0, err
+    line = refused(capsys, "train", "folder", "--out", run, "--resume", "--epochs", "3",
+                   "--lr", "0.01", keep=(run,))  # fmt: skip
+    assert "--epochs 3 (saved: 1), --lr 0.01 (saved: 0.002)" in line
+    assert "cannot be extended" in line and "--overwrite" in line
+    # settings equal to the saved ones are not a change
+    rc, _, err = cli(capsys, "train", "folder", "--out", run, "--resume", "--epochs", "1",
+                     "--seed", "0", "--arch", "lenet")  # fmt: skip
+    assert rc == 0, err
+
+
+def test_resume_with_changed_settings_before_the_first_checkpoint(capsys, shapes, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    # what a run killed before its first checkpoint leaves: its settings, no checkpoint
+    cfg = {"task": "folder", "data": str(shapes), "out": str(run), "epochs": 1, "arch": "lenet",
+           "size": 16, "bs": 8, "lr": 0.002, "seed": 0, "precision": "fp32"}  # fmt: skip
+    (run / "config.json").write_text(json.dumps({"config": cfg}))
+    line = refused(capsys, "train", "folder", "--out", run, "--resume", "--size", "32",
+                   keep=(run,))  # fmt: skip
+    assert "--size 32 (saved: 16)" in line and "--overwrite instead of --resume" in line

@@ -14,6 +14,44 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+
+
+def resolve_device(name: str | None = "auto") -> torch.device:
+    """`--device`: "auto" (or None) is `default_device()`; "cpu", "cuda", "cuda:N" and "mps"
+    are checked to exist here, so a missing GPU is one clear error instead of a failure later."""
+    from dlf.core.errors import DlfError
+
+    if name is None or name == "auto":
+        return default_device()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise DlfError(f"device {name!r} is not one of {DEVICES}") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise DlfError(
+                f"device {name!r}: torch sees no CUDA GPU here (torch {torch.__version__}); "
+                "use --device auto or cpu"
+            )
+        if device.index is not None and device.index >= n:
+            raise DlfError(
+                f"device {name!r}: torch sees {n} CUDA GPU(s), cuda:0 to cuda:{n - 1}; pick one of them"
+            )
+        return device
+    if device.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DlfError(
+                f"device {name!r}: Apple's MPS is not available here; use --device auto or cpu"
+            )
+        return device
+    raise DlfError(f"device {name!r} is not one of {DEVICES}")
+
+
 def fast_bf16(device: torch.device | str) -> bool:
     """Does this device run bf16 matmuls and convolutions in hardware?
 

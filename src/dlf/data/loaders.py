@@ -106,6 +106,14 @@ class DataLoaders:
         self.valid_tfms = valid_tfms
         self.datasets = None  # set by DataBlock.dataloaders: what `test_batch` encodes items with
 
+    def to(self, device: torch.device | str) -> "DataLoaders":
+        """Deliver batches on `device` from now on (the data itself stays where it is)."""
+        self.device = torch.device(device)
+        for dl in (self.train, self.valid):
+            if dl is not None:
+                dl.device = self.device
+        return self
+
     def test_batch(self, items: Sequence) -> Batch:
         """Raw items (new files, rows) -> a batch of model inputs on the device, as validation sees it."""
         if self.datasets is None:

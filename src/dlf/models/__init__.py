@@ -34,7 +34,15 @@ from dlf.models.resnet import (
     resnext50_32x4d,
     seresnext50_32x4d,
 )
-from dlf.models.summary import ModelSummary, summary, summary_main
+from dlf.models.summary import (
+    ModelSummary,
+    input_channels,
+    min_input_size,
+    summary,
+    summary_main,
+    takes_input,
+    total_stride,
+)
 from dlf.models.unet import UNet
 from dlf.models.vgg import VGG, vgg11, vgg16
 from dlf.models.weights import LoadReport, adapt_input_conv, load_pretrained
@@ -59,9 +67,11 @@ __all__ = [
     "create_model",
     "create_pool",
     "init_weights_kaiming",
+    "input_channels",
     "lenet",
     "list_models",
     "load_pretrained",
+    "min_input_size",
     "register_model",
     "resnet18",
     "resnet18d",
@@ -76,6 +86,8 @@ __all__ = [
     "seresnext50_32x4d",
     "summary",
     "summary_main",
+    "takes_input",
+    "total_stride",
     "vgg11",
     "vgg16",
 ]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
 from dlf.core.errors import DlfError
@@ -129,12 +130,86 @@ def summary(
     return result
 
 
+def input_channels(model: nn.Module) -> int | None:
+    """The channels the model's first convolution expects (None: the model has none)."""
+    conv = next((m for m in model.modules() if isinstance(m, nn.Conv2d)), None)
+    return None if conv is None else conv.in_channels
+
+
+def takes_input(model: nn.Module, size: int, in_chans: int | None = None) -> bool:
+    """Does a forward pass accept a (1, in_chans, size, size) image?
+
+    The pass runs on the meta device (shapes only: no arithmetic, no random numbers, the
+    weights untouched), so it is instant even for large models and sizes."""
+    in_chans = in_chans or input_channels(model) or 3
+    meta = {
+        n: torch.empty_like(t, device="meta") for n, t in model.state_dict(keep_vars=True).items()
+    }
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            functional_call(model, meta, (torch.empty(1, in_chans, size, size, device="meta"),))
+        return True
+    except (RuntimeError, NotImplementedError):  # "Output size is too small", "Kernel size ..."
+        return False
+    finally:
+        model.train(was_training)
+
+
+def min_input_size(model: nn.Module, in_chans: int | None = None, limit: int = 4096) -> int | None:
+    """The smallest square input size (pixels) the model takes; None if none up to `limit`,
+    or if the model has no convolution (its input is then not an image of any size).
+
+    Valid convolutions and unpadded pooling shrink the map at every stage, so below some size a
+    layer gets an empty map; above it every size works (checked for the whole zoo), which lets a
+    binary search find the threshold with about a dozen shape-only passes."""
+    if input_channels(model) is None:
+        return None
+    if takes_input(model, 1, in_chans):
+        return 1
+    hi = 2
+    while not takes_input(model, hi, in_chans):
+        if hi >= limit:
+            return None
+        hi = min(2 * hi, limit)
+    lo = hi // 2  # fails; hi works
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if takes_input(model, mid, in_chans) else (mid, hi)
+    return hi
+
+
+def total_stride(model: nn.Module) -> int | None:
+    """How many times smaller than the input the deepest feature map is (32 for a ResNet), from
+    the `feature_info` of the model or its encoder; None for a model without one."""
+    strides = [
+        f["reduction"] for m in model.modules() for f in getattr(m, "feature_info", None) or []
+    ]
+    return max(strides, default=None)
+
+
 def summary_main(arch: str, size: int, in_chans: int = 3, num_classes: int = 1000) -> str:
     """The text `dlf summary ARCH --size PX` prints: a registered model at size x size pixels."""
     if size < 1 or in_chans < 1:
         raise DlfError(f"summary: --size ({size}) and in_chans ({in_chans}) must be positive")
     model = create_model(arch, num_classes=num_classes, in_chans=in_chans)
+    smallest = min_input_size(model, in_chans)
+    if smallest is not None and size < smallest:
+        raise DlfError(
+            f"summary: {arch} cannot take {size}x{size} images (its layers shrink them to "
+            f"nothing); the smallest size it takes is {smallest} px: pass --size {smallest} or more"
+        )
     return str(summary(model, (1, in_chans, size, size)))
 
 
-__all__ = ["LayerRow", "ModelSummary", "summary", "summary_main"]
+__all__ = [
+    "LayerRow",
+    "ModelSummary",
+    "input_channels",
+    "min_input_size",
+    "summary",
+    "summary_main",
+    "takes_input",
+    "total_stride",
+]

@@ -21,10 +21,17 @@ from torch import nn
 
 from dlf.data.loaders import DataLoaders
 
+#: defaults shared by every task, for the TrainConfig fields left as None
+BASE_DEFAULTS = {"seed": 42, "precision": "auto", "device": "auto"}
+
 
 @dataclass
 class TrainConfig:
-    """Everything needed to repeat a run; written to the run's `config.json`."""
+    """Everything needed to repeat a run; written to the run's `config.json`.
+
+    A field left as None takes the task's default (then BASE_DEFAULTS) when the run starts,
+    so None also means "not given": `--resume` can tell a setting given on the command
+    line from one that was not."""
 
     task: str
     data: str | None = None
@@ -34,10 +41,18 @@ class TrainConfig:
     size: int | None = None
     bs: int | None = None
     lr: float | None = None
-    seed: int = 42
-    precision: str = "auto"
+    seed: int | None = None
+    precision: str | None = None
     checkpoint_every: int | None = None  # steps between mid-epoch checkpoints
     options: dict = field(default_factory=dict)  # task-specific settings
+    device: str | None = None  # auto, cpu, cuda, cuda:N or mps
+
+    def fill_defaults(self, task_defaults: dict) -> "TrainConfig":
+        """Set every field left as None from the task's defaults, then BASE_DEFAULTS."""
+        for k, v in {**BASE_DEFAULTS, **task_defaults}.items():
+            if getattr(self, k) is None:
+                setattr(self, k, v)
+        return self
 
 
 @dataclass

@@ -1,12 +1,14 @@
 """Pieces every image task uses: where caches live, resident loaders, batched prediction."""
 
 import hashlib
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from dlf.core.hardware import default_device, resolve_precision
 from dlf.core.paths import dlf_home
@@ -14,6 +16,12 @@ from dlf.data.cache import ImageCache
 from dlf.data.loaders import train_drop_last
 from dlf.data.resident import ArrayLoader, image_column
 from dlf.train.tta import tta_predict
+
+
+def progress(iterable: Iterable, total: int, desc: str) -> Iterable:
+    """A progress bar on stderr for a loop that takes more than a few seconds (writing a
+    synthetic dataset); off when stderr is not a terminal, so logs and tests stay clean."""
+    return tqdm(iterable, total=total, desc=desc, unit="img", disable=None, leave=False)
 
 
 def cache_folder(data: Path, split: str, size: int, recipe: str) -> Path:
@@ -29,8 +37,9 @@ def build_cache(
     folder = cache_folder(data, split, size, recipe)
     log(f"decoded-image cache for {len(paths)} {split} images at {size}px: {folder}")
     return ImageCache.build(
-        list(paths), size, folder=folder, reader=reader, recipe=recipe, progress=False
-    )
+        list(paths), size, folder=folder, reader=reader, recipe=recipe,
+        progress=sys.stderr.isatty(),  # a bar on a terminal; logs and tests stay clean
+    )  # fmt: skip
 
 
 def array_loaders(
@@ -55,8 +64,9 @@ def predict_images(
     act: Callable | None = None,
     device: torch.device | None = None,
 ) -> torch.Tensor:
-    """Model outputs for every row of a uint8 NHWC array, in order, on the CPU."""
-    device = device or default_device()
+    """Model outputs for every row of a uint8 NHWC array, in order, on the CPU. The model runs
+    on `device`, by default the one it is on (`dlf predict --device` puts it there)."""
+    device = device or next((p.device for p in model.parameters()), None) or default_device()
     precision = resolve_precision("auto", device)
     model = model.to(device).eval()
     loader = ArrayLoader([image_column(images)], np.arange(len(images)), bs=bs, shuffle=False)

@@ -33,7 +33,7 @@ from dlf.data.cache import ImageCache
 from dlf.data.image_dls import ImageDataLoaders
 from dlf.models import create_model
 from dlf.tasks.base import Parts, Task, TrainConfig
-from dlf.tasks.common import predict_images
+from dlf.tasks.common import predict_images, progress
 from dlf.train.metrics import accuracy, confusion_matrix
 
 SHAPES = ("circle", "square", "triangle")
@@ -67,7 +67,7 @@ class FolderTask(Task):
         rng = np.random.default_rng(seed)
         truth = ["image,label"]
         for split, count in (("train", n), ("test", max(15, n // 5))):
-            for i in range(count):
+            for i in progress(range(count), count, f"{split} images"):
                 kind = SHAPES[i % len(SHAPES)]
                 name = f"{kind}_{i:05d}.png"
                 if split == "train":
@@ -143,7 +143,13 @@ class FolderTask(Task):
         # decoded and resized exactly as training cached them (read_image, to_uint8, resize)
         cache = ImageCache.build(files, cfg.size, channels=channels, progress=False)
         probs = predict_images(
-            model, cache.array, [normalize], bs=cfg.bs * 2, tta=tta, act=lambda o: o.softmax(-1)
+            model,
+            cache.array,
+            [normalize],
+            bs=cfg.bs * 2,
+            tta=tta,
+            act=lambda o: o.softmax(-1),
+            device=next(model.parameters()).device,  # where `dlf predict --device` put it
         )
         vocab = opts["vocab"]
         rows = ["image,label"]

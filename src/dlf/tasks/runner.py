@@ -12,14 +12,17 @@ import time
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
+from dlf.core.hardware import resolve_device
 from dlf.core.paths import dlf_home
 from dlf.core.seed import seed_everything
 from dlf.core.version import __version__
+from dlf.models.summary import min_input_size, total_stride
 from dlf.report.html import write_run_report
-from dlf.tasks.base import Task, TrainConfig
+from dlf.tasks.base import Parts, Task, TrainConfig
 from dlf.train.callbacks import CancelFitException, Checkpoint, CSVLogger, NanGuard
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
@@ -92,7 +95,10 @@ class RunLog:
 def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> str:
     """Make `run` ready and say how to start: "new", "resume" (from the checkpoint) or
     "restart" (--resume on a run killed before its first checkpoint: start it again from
-    the beginning with its saved settings). Refuses to mix two runs in one folder."""
+    the beginning with its saved settings). Refuses to mix two runs in one folder.
+
+    A run that failed before its first checkpoint left only its log.txt (see
+    `forget_failed_start`), so it counts as not started: the corrected command reuses it."""
     if run.is_dir():  # temporaries of atomic writes that a kill interrupted
         for tmp in [*run.glob(".*.tmp"), *run.glob("checkpoint/.*.tmp")]:
             tmp.unlink()
@@ -124,6 +130,121 @@ def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> str:
                 p.unlink()
     run.mkdir(parents=True, exist_ok=True)
     return "new"
+
+
+def forget_failed_start(run: Path) -> None:
+    """After a failure before the first checkpoint, drop the run's settings and partial files
+    (log.txt stays, with the error): there is no training to keep, and a saved config.json
+    would refuse the corrected command ("holds a run already") or let --resume replay the bad
+    settings."""
+    for name in RUN_FILES:
+        p = run / name
+        if name == "log.txt":
+            continue
+        if p.is_dir():
+            shutil.rmtree(p)
+        elif p.exists():
+            p.unlink()
+
+
+def changed_settings(given: TrainConfig, saved: TrainConfig) -> list[str]:
+    """The settings given to a --resume (not None) that differ from the run's saved ones."""
+    changed = []
+    for f in dataclasses.fields(TrainConfig):
+        name, new, old = f.name, getattr(given, f.name), getattr(saved, f.name)
+        if name in ("task", "out", "options", "device") or new is None:
+            continue  # the device may change: a run can continue on another machine
+        same = Path(new).resolve() == Path(old).resolve() if name == "data" and old else new == old
+        if not same:
+            changed.append(f"--{name.replace('_', '-')} {new} (saved: {old})")
+    for k, v in given.options.items():
+        if saved.options.get(k) != v:
+            changed.append(f"--option {k}={v} (saved: {saved.options.get(k)})")
+    return changed
+
+
+def refuse_changed_settings(
+    run: Path, given: TrainConfig, saved: TrainConfig, has_checkpoint: bool
+) -> None:
+    """--resume continues with the saved settings; new ones are refused, never ignored."""
+    changed = changed_settings(given, saved)
+    if not changed:
+        return
+    what = ", ".join(changed)
+    if has_checkpoint:
+        raise DlfError(
+            f"{run}: --resume continues the run with its saved settings, but you gave {what}; "
+            "a one-cycle schedule cannot be extended or changed midway: drop them to resume "
+            "as saved, or start a new run with them (--overwrite, or another --out)"
+        )
+    raise DlfError(
+        f"{run}: --resume restarts this run (it has no checkpoint yet) with its saved settings, "
+        f"but you gave {what}; to start it with these, pass --overwrite instead of --resume "
+        "(nothing is lost: it had not trained yet)"
+    )
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def train_batches(dl) -> tuple[int, int, int] | None:
+    """(training items, batches, size of the smallest batch) of a loader that tells its
+    batch size: dlf's ArrayLoader or torch's DataLoader, bare or in a DeviceLoader."""
+    inner = getattr(dl, "loader", dl)
+    bs = getattr(inner, "bs", None) or getattr(inner, "batch_size", None)
+    sampler = getattr(inner, "sampler", None)
+    if sampler is not None and hasattr(sampler, "__len__"):
+        n = len(sampler)
+    elif hasattr(inner, "indices"):
+        n = len(inner.indices)
+    else:
+        return None
+    if not bs:
+        return None
+    if getattr(inner, "drop_last", False):
+        return n, n // bs, bs
+    return n, -(-n // bs), n % bs or bs
+
+
+def check_trainable(parts: Parts, cfg: TrainConfig, log) -> None:
+    """Refuse settings the model cannot train with (one line each), and warn about a size it
+    trains badly at, before any time is spent training."""
+    model, arch = parts.model, cfg.arch
+    if isinstance(cfg.size, int):
+        smallest = min_input_size(model)
+        if smallest is not None and cfg.size < smallest:
+            raise DlfError(
+                f"--size {cfg.size} is too small for {arch}: its layers shrink a {cfg.size}x{cfg.size} "
+                f"image to nothing; the smallest size it takes is {smallest} px: pass --size {smallest} or more"
+            )
+        stride = total_stride(model)
+        if stride is not None and cfg.size < stride:
+            # A warning, not a refusal: just below the stride (28 px digits on a ResNet) the
+            # model still learns; far below it, it sees almost nothing but padding.
+            log(
+                f"warning: --size {cfg.size} is below {arch}'s total stride ({stride} px): its "
+                f"deepest layers see a 1x1 map and it may learn little; use --size {stride} or more"
+            )
+    batches = train_batches(parts.dls.train)
+    if batches is None:
+        return
+    n, n_batches, smallest_batch = batches
+    if n_batches == 0:
+        raise DlfError(
+            f"--bs {cfg.bs} is more than the {n} training items, so an epoch has no full batch "
+            f"and nothing would train; use --bs {max(1, n // 2)} or less"
+        )
+    if has_batchnorm(model) and cfg.bs < 2:
+        raise DlfError(
+            f"--bs {cfg.bs}: {arch} has batch norm, which needs at least 2 images per training "
+            "batch; use --bs 2 or more (16 or more gives steadier statistics)"
+        )
+    if has_batchnorm(model) and smallest_batch < 2:
+        raise DlfError(
+            f"{n} training items in batches of {cfg.bs} leave a last batch of 1, and {arch} has "
+            "batch norm, which needs at least 2 images per batch; add images or change --bs"
+        )
 
 
 def environment(learn: Learner | None = None) -> dict:
@@ -187,21 +308,27 @@ def train(
     run = Path(cfg.out or f"runs/{task.name}")
     mode = prepare_run_folder(run, resume, overwrite)
     resuming = mode == "resume"
+    saved = None
+    if mode in ("resume", "restart"):  # checked before anything is written, the log included
+        saved = TrainConfig(**json.loads((run / "config.json").read_text())["config"])
+        refuse_changed_settings(run, cfg, saved, has_checkpoint=resuming)
     log = RunLog(run / "log.txt", quiet=quiet)
     stop = None
+    wrote_config = False
     try:
-        if mode in ("resume", "restart"):
-            saved = json.loads((run / "config.json").read_text())
-            cfg = TrainConfig(**saved["config"])
+        if saved is not None:
+            if cfg.device is not None and cfg.device != saved.device:
+                log(f"device: {cfg.device} (the run so far used {saved.device})")
+                saved.device = cfg.device
+            cfg = saved.fill_defaults({})  # configs saved before a field existed
             if resuming:
                 log(f"resuming {run} with its saved settings")
             else:
                 log(f"{run}: no checkpoint yet; starting the run again with its saved settings")
         else:
-            for k, v in task.defaults.items():
-                if getattr(cfg, k) is None:
-                    setattr(cfg, k, v)
+            cfg.fill_defaults(task.defaults)
             cfg.out = str(run)
+        device = resolve_device(cfg.device)  # a missing GPU is an error now, not after the data
         data = Path(cfg.data) if cfg.data else default_data(task, log)
         if not data.is_dir():
             raise DlfError(
@@ -211,9 +338,12 @@ def train(
         atomic_write_text(
             run / "config.json", json.dumps({"config": dataclasses.asdict(cfg)}, indent=2)
         )
+        wrote_config = True
 
         seed_everything(cfg.seed)
         parts = task.build(cfg, data, log)
+        check_trainable(parts, cfg, log)
+        parts.dls.to(device)
         checkpoint = Checkpoint(run, every_steps=cfg.checkpoint_every)
         stop = StopOnInterrupt(checkpoint, run, log)
         cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
@@ -259,10 +389,17 @@ def train(
                 f"training: {speed:.1f} images/s, {100 * wait:.1f}% of the time waiting for data (medians over epochs)"
             )
         log(f"run folder: {run} (report: {run / 'report.html'})")
-        log(f"{task.metric_name} {score:.6f}")
+        # Post-processing fitted on the validation images flatters them; say so, since
+        # `dlf evaluate` on held-out labels will print a lower, honest figure.
+        fitted = f" ({', '.join(post)} fitted on these same images: optimistic)" if post else ""
+        log(f"validation {task.metric_name} {score:.6f}{fitted}")
         return result
-    except DlfError as e:
-        log.to_file(f"error: {e}")  # the reason a run stopped belongs in its log too
+    except Exception as e:
+        if isinstance(e, DlfError):
+            log.to_file(f"error: {e}")  # the reason a run stopped belongs in its log too
+        if wrote_config and not (run / "checkpoint" / "state.pt").is_file():
+            forget_failed_start(run)
+            log.to_file("nothing trained yet: rerun with corrected settings, same --out")
         raise
     finally:
         if stop is not None:
@@ -290,8 +427,19 @@ def load_run(task: Task, run: Path) -> tuple[TrainConfig, dict, torch.nn.Module]
     return cfg, saved["postprocess"], model
 
 
-def predict(task: Task, run: Path, data: Path | None, out: Path | None, tta: int = 1) -> Path:
+def predict(
+    task: Task,
+    run: Path,
+    data: Path | None,
+    out: Path | None,
+    tta: int = 1,
+    device: str | None = None,
+) -> Path:
+    """Write the submission; on `device` (default auto: predicting need not happen on the
+    machine, or the device, the run trained on)."""
     cfg, post, model = load_run(task, run)
+    cfg.device = device or "auto"
+    model = model.to(resolve_device(cfg.device))  # the task predicts on the model's device
     log = RunLog(None)
     data = Path(data or cfg.data)
     if not data.is_dir():

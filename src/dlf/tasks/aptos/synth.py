@@ -27,6 +27,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from dlf.core import DlfError, atomic_write_text
 from dlf.tasks.aptos.files import write_submission
+from dlf.tasks.common import progress
 
 # Shares of grades 0-4 in the real train.csv (1805, 370, 999, 193, 295 of 3662 images).
 GRADE_SHARE = (0.493, 0.101, 0.273, 0.053, 0.080)
@@ -69,7 +70,7 @@ def synth_aptos(
         grades = np.concatenate([_imbalanced_grades(rng, n), _imbalanced_grades(rng, n_test)])
         for split, sl in (("train", slice(0, n)), ("test", slice(n, n + n_test))):
             (tmp / f"{split}_images").mkdir()
-            for k in range(sl.start, sl.stop):
+            for k in progress(range(sl.start, sl.stop), sl.stop - sl.start, f"{split} images"):
                 img = fundus_image(int(grades[k]), np.random.default_rng((seed, k)), width)
                 Image.fromarray(img).save(
                     tmp / f"{split}_images" / f"{ids[k]}.png", compress_level=1

@@ -28,6 +28,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage
 
 from dlf.core import DlfError, atomic_write_bytes, atomic_write_text
+from dlf.tasks.common import progress
 from dlf.tasks.siim.files import write_submission
 from dlf.tasks.siim.rle import rle_encode
 
@@ -51,7 +52,7 @@ def synth_siim(
         ("test", uids[n:], "test-rle-truth.csv"),
     ):
         lines = ["ImageId, EncodedPixels"]
-        for i, (study, series, image_id) in enumerate(ids):
+        for i, (study, series, image_id) in enumerate(progress(ids, len(ids), f"{split} images")):
             rng = np.random.default_rng([seed, 0 if split == "train" else 1, i])
             image, instances = chest_radiograph(rng, size)
             path = folder / f"dicom-images-{split}" / study / series / f"{image_id}.dcm"
