@@ -9,6 +9,8 @@ indices as fastai uses them (including its -1 start of a valley).
 """
 
 import math
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -340,3 +342,13 @@ def test_no_plot_by_default_outside_a_notebook():
     learn = make_learner()
     learn.lr_find(num_it=20)
     assert learn.lr_finder.figure is None
+
+
+def test_plot_by_default_inside_a_jupyter_kernel(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    learn = make_learner()
+    learn.lr_find(num_it=20)
+    assert learn.lr_finder.figure is not None
+    import matplotlib.pyplot as plt
+
+    plt.close(learn.lr_finder.figure)

@@ -269,7 +269,7 @@ def draw_lr_find(ax, lrs: Sequence[float], losses: Sequence[float], sug: Suggest
         ax.plot(lrs[k], losses[k], "o", color=f"C{i}", label=label)
     ax.set_xscale("log")
     ax.set(xlabel="learning rate", ylabel="loss (smoothed)", title="lr_find")
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
 
 
