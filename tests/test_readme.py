@@ -33,7 +33,7 @@ def test_week1_example_runs(tmp_path, monkeypatch, mode):
     assert '"my_project"' in code and "fine_tune(5" in code and "size=128" in code
     code = code.replace('"my_project"', repr(str(project)))
     code = code.replace("size=128", "size=32").replace("fine_tune(5", "fine_tune(1")
-    code = code.replace("lr_find()", "lr_find(num_it=8)")  # a short sweep: 8 steps, not 100
+    code = code.replace("lr_find()", "lr_find(num_it=12)")  # a short sweep: 12 steps, not 100
     monkeypatch.chdir(tmp_path)
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny convolutions: more threads only spin on a shared machine

@@ -4,6 +4,8 @@
     dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
                    [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--device D]
                    [--option KEY=VALUE] [--resume] [--overwrite]
+    dlf lr-find TASK [--data DIR] [--out FILE.png] [--arch NAME] [--size PX] [--bs N]
+                     [--option KEY=VALUE] [--num-it N] [--start-lr X] [--end-lr X]
     dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
     dlf evaluate TASK --truth FILE --pred FILE
     dlf summary ARCH [--size PX]
@@ -54,6 +56,19 @@ def cmd_train(args) -> None:
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite)
+
+
+def cmd_lr_find(args) -> None:
+    from dlf.tasks.base import TrainConfig
+    from dlf.tasks.registry import get_task
+    from dlf.tasks.runner import lr_find
+
+    task = get_task(args.task)
+    options = dict(args.option or [])
+    cfg = TrainConfig(task=task.name, data=args.data, arch=args.arch, size=args.size, bs=args.bs,
+                      seed=args.seed, precision=args.precision, options=options)  # fmt: skip
+    out = Path(args.out or f"lr_find_{task.name}.png")
+    lr_find(task, cfg, out, start_lr=args.start_lr, end_lr=args.end_lr, num_it=args.num_it)
 
 
 def cmd_predict(args) -> None:
@@ -173,6 +188,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "lr-find", help="sweep the learning rate, print fastai's suggestions, save the plot"
+    )
+    _task_arg(p)
+    p.add_argument("--data", help="the competition's folder (default: embedded synthetic data)")
+    p.add_argument("--out", help="the plot, a PNG file (default: lr_find_TASK.png)")
+    p.add_argument("--arch", help="a model name from `dlf.models.list_models()`")
+    p.add_argument("--size", type=_positive_int, help="image size in pixels")
+    p.add_argument("--bs", type=_positive_int, help="batch size")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto")
+    p.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
+                   help="a task-specific setting")  # fmt: skip
+    p.add_argument("--start-lr", type=_positive_float, default=1e-7)
+    p.add_argument("--end-lr", type=_positive_float, default=10.0)
+    p.add_argument("--num-it", type=_positive_int, default=100, help="steps in the sweep (>= 10)")
+    p.set_defaults(func=cmd_lr_find)
 
     p = sub.add_parser("predict", help="write the competition's submission file")
     _task_arg(p)

@@ -96,3 +96,12 @@ def plot_samples(samples: Sequence[dict], cols: int = 6) -> bytes:
             )
         ax.set_title(s.get("title", ""), fontsize=8, color="red" if s.get("bad") else "black")
     return _png(fig)
+
+
+def plot_lr_find(lrs: Sequence[float], losses: Sequence[float], suggestions) -> bytes:
+    """The learning-rate sweep (`dlf.train.LRFinder`): loss against lr, suggestions marked."""
+    from dlf.train.lr_find import draw_lr_find
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    draw_lr_find(ax, lrs, losses, suggestions)
+    return _png(fig)

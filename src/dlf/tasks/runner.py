@@ -26,6 +26,7 @@ from dlf.tasks.base import Parts, Task, TrainConfig
 from dlf.train.callbacks import CancelFitException, Checkpoint, CSVLogger, NanGuard
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
+from dlf.train.lr_find import LRFinder, Suggestions
 
 RUN_FILES = (
     "config.json",
@@ -467,3 +468,34 @@ def run_cli_safely(fn, debug: bool) -> int:
             raise
         print(f"dlf: error: {e}", file=sys.stderr)
         return 2
+
+
+def lr_find(task: Task, cfg: TrainConfig, out_png: Path, **sweep) -> Suggestions:
+    """Build the task as `train` would (no run folder), sweep the learning rate, log the
+    suggestions and save the plot to `out_png`. `sweep`: start_lr, end_lr, num_it."""
+    from dlf.core.atomic import atomic_write_bytes
+    from dlf.report.plots import plot_lr_find
+
+    out_png = Path(out_png)
+    if out_png.suffix.lower() != ".png":
+        raise DlfError(f"{out_png}: the plot is written as PNG; give --out a .png file name")
+    LRFinder(**sweep)  # refuses bad sweep settings now, not after building the task
+    log = RunLog(None)
+    cfg.fill_defaults(task.defaults)
+    data = Path(cfg.data) if cfg.data else default_data(task, log)
+    if not data.is_dir():
+        raise DlfError(
+            f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)"
+        )
+    seed_everything(cfg.seed)
+    parts = task.build(cfg, data, log)
+    learn = Learner(parts.model, parts.dls, parts.loss_func, precision=cfg.precision, logger=log)
+    sug = learn.lr_find(show_plot=False, **sweep)
+    f = learn.lr_finder
+    atomic_write_bytes(out_png, plot_lr_find(f.lrs, f.losses, sug))
+    log(f"plot: {out_png}")
+    log(
+        f"train with one of them, e.g. the valley: dlf train {task.name} --lr {sug.valley:.1e}"
+        " (the maximum rate of the one-cycle schedule)"
+    )
+    return sug

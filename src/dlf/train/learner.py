@@ -13,6 +13,7 @@ cancelled with their named exceptions. Nothing here reads a value back from the 
 
 import contextlib
 import math
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -349,18 +350,40 @@ class Learner:
         )
 
     def lr_find(
-        self, start_lr: float = 1e-7, end_lr: float = 10.0, num_it: int = 100, stop_div: bool = True
+        self,
+        start_lr: float = 1e-7,
+        end_lr: float = 10.0,
+        num_it: int = 100,
+        stop_div: bool = True,
+        show_plot: bool | None = None,
     ):
-        """Sweep the learning rate exponentially; see `dlf.train.lr_find`."""
+        """Sweep the learning rate exponentially and return fastai's suggestions (valley,
+        steep, minimum), also logged in one line; see `dlf.train.lr_find`.
+
+        `show_plot` draws loss against lr (kept as `self.lr_finder.figure`); by default it
+        does so only inside a Jupyter kernel, where the figure shows inline. The sweep leaves
+        weights, optimizer, random state and the recorded history as they were."""
         from dlf.train.lr_find import LRFinder  # the finder is a callback that drives this learner
 
         if self.opt is None:
             self.create_opt()
-        finder = LRFinder(start_lr, end_lr, num_it, stop_div)
+        progress = self.cb(ProgressCallback)
+        finder = LRFinder(
+            start_lr, end_lr, num_it, stop_div, bar=progress is not None and progress.bar
+        )
         n_epochs = math.ceil(num_it / max(1, len(self.dls.train)))
-        self._fit(n_epochs, [finder, *(c for c in self.cbs if isinstance(c, ProgressCallback))])
+        # The finder alone: the Recorder, CSVLogger and progress lines would record or print
+        # the sweep as if it were training (the finder draws its own bar).
+        try:
+            self._fit(n_epochs, [finder])
+        finally:
+            finder.restore(self)  # also after Ctrl-C or an error mid-sweep
         self.lr_finder = finder
-        return finder.suggestions()
+        sug = finder.suggestions()
+        self.log(f"lr_find: {sug}")
+        if show_plot or (show_plot is None and "ipykernel" in sys.modules):
+            finder.plot(sug)
+        return sug
 
     # ---------------------------------------------------------------- inference
     def _run_valid(self, dl, cbs: Sequence = (), inference: bool = False) -> None:
