@@ -15,6 +15,7 @@ import torch
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
+from dlf.core.killpoint import kill_point
 from dlf.core.seed import seed_everything
 from dlf.report.html import write_run_report
 from dlf.tasks.base import Task, TrainConfig
@@ -232,6 +233,7 @@ def train(
                 f"{run}: interrupted; resume with: dlf train {task.name} --out {run} --resume"
             )
 
+        kill_point("before_postprocess", learn)  # test hooks; see dlf.core.killpoint
         post = task.fit_postprocess(learn, cfg)
         score = task.final_score(learn, cfg, post)
         save_weights(learn.model, run / "model.safetensors")
@@ -241,6 +243,7 @@ def train(
             "valid": {task.metric_name: score},
         }
         atomic_write_text(run / "config.json", json.dumps(result, indent=2))
+        kill_point("after_postprocess", learn)
 
         rec = learn.recorder
         write_run_report(

@@ -426,10 +426,13 @@ class Learner:
         for name, cb_state in state.get("callbacks", {}).items():
             if name in by_name:
                 by_name[name].load_state_dict(cb_state)
-        epoch, it = state["epoch"], state["iter"]
-        if it >= state["n_iter"]:  # saved at the end of an epoch: start the next one
-            epoch, it = epoch + 1, 0
-        self._resume = Resume(epoch, it, state["rng"], state.get("epoch_rng"))
+        epoch, it, epoch_rng = state["epoch"], state["iter"], state.get("epoch_rng")
+        if it >= state["n_iter"]:
+            # Saved at the end of an epoch: the next one starts from the RNG state saved then.
+            # Its own epoch_rng belongs to the epoch that ended; handed on, the next epoch's
+            # checkpoints would record it and a resume from them would redraw the old order.
+            epoch, it, epoch_rng = epoch + 1, 0, state["rng"]
+        self._resume = Resume(epoch, it, state["rng"], epoch_rng)
         return self._resume
 
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from dlf.core.killpoint import kill_point
 from dlf.train.callbacks.core import Callback
 from dlf.train.callbacks.nan_guard import NanGuard
 from dlf.train.checkpoint import get_rng_state, save_checkpoint_state, save_weights
@@ -39,6 +40,7 @@ class Checkpoint(Callback):
         save_weights(learn.model, self.folder / "model.safetensors")
 
     def save(self, learn, iters_done: int) -> None:
+        kill_point("before_checkpoint", learn, iter=iters_done)
         guard = learn.cb(NanGuard)
         if guard is not None:  # never write a checkpoint with a NaN behind it
             guard.check(learn)
@@ -57,3 +59,4 @@ class Checkpoint(Callback):
             },
         }
         save_checkpoint_state(state, self.state_path)
+        kill_point("after_checkpoint", learn, iter=iters_done)
