@@ -420,6 +420,9 @@ class Learner:
         state = load_checkpoint_state(path)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
+        grads = state.get("grads", {})
+        for k, p in self.model.named_parameters():
+            p.grad = grads[k].to(p.device) if k in grads else None
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         by_name = {type(c).__name__: c for c in self.cbs if hasattr(c, "load_state_dict")}

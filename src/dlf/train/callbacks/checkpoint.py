@@ -11,9 +11,10 @@ from dlf.train.checkpoint import get_rng_state, save_checkpoint_state, save_weig
 class Checkpoint(Callback):
     """Writes `folder/model.safetensors` and `folder/checkpoint/state.pt` (atomically).
 
-    The state holds the model, optimizer, grad scaler, every RNG, the position (epoch and
-    batches done) and each callback's own state, so `Learner.load_checkpoint` followed by
-    the same `fit*` call continues the run as if it had never stopped.
+    The state holds the model, optimizer, grad scaler, the gradients of a step still being
+    accumulated, every RNG, the position (epoch and batches done) and each callback's own
+    state, so `Learner.load_checkpoint` followed by the same `fit*` call continues the run as
+    if it had never stopped.
     """
 
     order = 80  # after the recorder has closed the epoch
@@ -49,6 +50,10 @@ class Checkpoint(Callback):
             "model": learn.model.state_dict(),
             "opt": learn.opt.state_dict(),
             "scaler": learn.scaler.state_dict() if learn.scaler is not None else None,
+            # gradients summed so far when a step is being accumulated (none after a step)
+            "grads": {
+                k: p.grad for k, p in learn.model.named_parameters() if p.grad is not None
+            },
             "epoch": learn.epoch,
             "iter": iters_done,
             "n_iter": len(learn.dls.train),
