@@ -17,7 +17,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -56,17 +55,6 @@ def train_cmd(data: Path, run: Path, resume: bool = False) -> list:
         *ARGS,
         *(["--resume"] if resume else []),
     ]
-
-
-def wait_until(proc: subprocess.Popen, cond, timeout: float = 60.0) -> bool:
-    """Poll `cond` as fast as we can; False if the process ended first."""
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if cond():
-            return True
-        if proc.poll() is not None:
-            return False
-    raise AssertionError("timed out waiting for the training process")
 
 
 def tmp_files(run: Path) -> list[Path]:
@@ -110,6 +98,8 @@ def kill_then_resume(home: Path, data: Path, run: Path, kills: list[str]) -> Non
         p = start(home, *train_cmd(data, run, resume=i > 0), kill_at=moment)
         out, _ = p.communicate(timeout=120)
         assert p.returncode == -signal.SIGKILL, f"the kill at {moment} did not land:\n{out}"
+        if moment.startswith("before_replace:file=state.pt"):
+            assert tmp_files(run), "no checkpoint was half written when the kill came"
         assert_whole(run)
     p = start(home, *train_cmd(data, run, resume=True))
     out, _ = p.communicate(timeout=120)
@@ -196,15 +186,14 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_resume_completes(
 ):
     home, aptos, ref, run = tmp_path / "home", aptos_master, reference, tmp_path / "run"
 
-    p = start(home, *train_cmd(aptos, run))
-    wait_until(p, lambda: (run / "checkpoint" / "state.pt").exists())  # training is under way
-    p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=60)
+    # The process sends itself SIGINT (a Ctrl-C) after the step of batch 1 of epoch 1.
+    p = start(home, *train_cmd(aptos, run), kill_at="after_step:epoch=1,iter=1,signal=INT")
+    out, _ = p.communicate(timeout=120)
     assert p.returncode == 2, out
     assert "Traceback" not in out
     assert f"dlf train aptos --out {run} --resume" in out
     state = load_checkpoint_state(run / "checkpoint" / "state.pt")
-    assert (state["epoch"], state["iter"]) < (2, 4), "the run ended before the Ctrl-C landed"
+    assert (state["epoch"], state["iter"]) == (1, 2), "not saved at the end of that batch"
 
     p = start(home, *train_cmd(aptos, run, resume=True))
     out, _ = p.communicate(timeout=120)

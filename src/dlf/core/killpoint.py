@@ -1,4 +1,4 @@
-"""A test hook: SIGKILL this very process at a named moment of a run.
+"""A test hook: SIGKILL (or SIGINT) this very process at a named moment of a run.
 
 The reliability tests must show that a run killed at *any* moment resumes to exactly the
 result of an unbroken one. A kill timed from outside cannot reliably hit a moment that lasts
@@ -16,8 +16,9 @@ kill lands once every callback has handled it) or a named point: `before_checkpo
 `after_postprocess` (`dlf train` after fitting; the latter once config.json holds the
 result), `before_replace` (any atomic write: its temporary file is whole on disk, not yet
 renamed; `file` names the target). The keys `epoch` and `iter` (counted from 0), `phase`
-(`train` or `valid`) and `file` narrow the moment; `n` picks the n-th match (default 1).
-Unset, every call is one dictionary look-up.
+(`train` or `valid`) and `file` narrow the moment (a key the moment does not know never
+matches); `n` picks the n-th match (default 1); `signal=INT` sends SIGINT (a Ctrl-C) instead
+of SIGKILL. Unset, every call is one dictionary look-up.
 """
 
 import os
@@ -41,8 +42,8 @@ def kill_point(moment: str, learn=None, **where) -> None:
         here.setdefault("epoch", str(learn.epoch))
         here.setdefault("iter", str(learn.iter))
         here.setdefault("phase", "train" if learn.training else "valid")
-    if any(here.get(k) != v for k, v in want.items() if k != "n"):
+    if any(here.get(k) != v for k, v in want.items() if k not in ("n", "signal")):
         return
     _seen[spec] = _seen.get(spec, 0) + 1
     if _seen[spec] == int(want.get("n", 1)):
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), getattr(signal, "SIG" + want.get("signal", "KILL")))
