@@ -1,19 +1,22 @@
-"""Survive a kill: `dlf train` SIGKILLed at random moments and resumed with --resume ends with
-exactly the weights and metrics.csv of a run that was never interrupted (CPU, same seed).
+"""Survive a kill: `dlf train` SIGKILLed at any moment and resumed with --resume ends with
+exactly the weights, metrics.csv and fitted thresholds of a run that was never interrupted
+(CPU, same seed).
 
-The reference is the same command run once without interruption, in the same kind of
-process (a subprocess with the same thread count), so any difference is the kill's doing.
+The kills are not timed from outside (a moment that lasts a millisecond, such as the gap
+between an epoch's validation and its checkpoint, would be hit by chance or not at all): the
+training process kills itself at a named moment, asked for with `DLF_TEST_KILL_AT` (see
+`dlf.core.killpoint`). The reference is the same command run once without interruption, in
+the same kind of process (a subprocess with the same thread count), so any difference is
+the kill's doing.
 """
 
 import csv
 import io
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,21 +24,23 @@ import torch
 from safetensors.torch import load_file
 
 import dlf
+from dlf.core.killpoint import KILL_ENV
 from dlf.train.checkpoint import load_checkpoint_state
 from reliability.helpers import TINY
 
 SRC = Path(dlf.__file__).resolve().parents[1]
-HERE = Path(__file__).resolve().parent
 ARGS = ["--epochs", "3", "--checkpoint-every", "1", *TINY]  # 4 steps an epoch, 12 checkpoints
 
 
-def env(home: Path) -> dict:
-    return {**os.environ, "PYTHONPATH": str(SRC), "DLF_HOME": str(home), "OMP_NUM_THREADS": "1"}
+def env(home: Path, kill_at: str | None = None) -> dict:
+    e = {**os.environ, "PYTHONPATH": str(SRC), "DLF_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    e.pop(KILL_ENV, None)
+    return {**e, KILL_ENV: kill_at} if kill_at else e
 
 
-def start(home: Path, *argv, script=None) -> subprocess.Popen:
-    cmd = [sys.executable, str(script)] if script else [sys.executable, "-m", "dlf.cli"]
-    return subprocess.Popen([*cmd, *map(str, argv)], env=env(home), stdout=subprocess.PIPE,
+def start(home: Path, *argv, kill_at: str | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dlf.cli", *map(str, argv)],
+                            env=env(home, kill_at), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)  # fmt: skip
 
 
@@ -50,25 +55,6 @@ def train_cmd(data: Path, run: Path, resume: bool = False) -> list:
         *ARGS,
         *(["--resume"] if resume else []),
     ]
-
-
-def wait_until(proc: subprocess.Popen, cond, timeout: float = 60.0) -> bool:
-    """Poll `cond` as fast as we can; False if the process ended first."""
-    t_end = time.monotonic() + timeout
-    while time.monotonic() < t_end:
-        if cond():
-            return True
-        if proc.poll() is not None:
-            return False
-    raise AssertionError("timed out waiting for the training process")
-
-
-def kill(proc: subprocess.Popen) -> bool:
-    """SIGKILL; True if the process was still running (the kill landed)."""
-    landed = proc.poll() is None
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    return landed
 
 
 def tmp_files(run: Path) -> list[Path]:
@@ -105,67 +91,94 @@ def reference(aptos_master, tmp_path_factory) -> Path:
     return ref
 
 
-def test_sigkill_at_random_moments_then_resume_matches_an_unbroken_run(
-    aptos_master, reference, tmp_path
-):
-    home, aptos, ref, run = tmp_path / "home", aptos_master, reference, tmp_path / "run"
-
-    rng = random.Random()
-    seed = rng.randrange(10**6)
-    rng.seed(seed)
-    where = f"(random seed {seed})"
-    landed = []
-
-    # 1. Before the first checkpoint exists: --resume starts the run again from the beginning.
-    p = start(home, *train_cmd(aptos, run))
-    wait_until(
-        p, lambda: (run / "config.json").exists() and not (run / "checkpoint" / "state.pt").exists()
-    )
-    landed.append(("before the first checkpoint", kill(p)))
-    assert_whole(run)
-
-    # 2. While a checkpoint is being written: its temporary file is on disk, not yet renamed.
-    p = start(home, *train_cmd(aptos, run, resume=True))
-    nth = rng.randint(1, 4)  # of 12: leaves two epochs for the kills below
-    seen = set()
-
-    def nth_tmp() -> bool:
-        seen.update(tmp_files(run))
-        return len(seen) >= nth
-
-    wait_until(p, nth_tmp)
-    landed.append((f"writing checkpoint {nth}", kill(p)))
-    assert_whole(run)
-
-    # 3. At a random moment while training.
-    p = start(home, *train_cmd(aptos, run, resume=True))
-    log = run / "log.txt"
-    n_starts = log.read_text().count("device cpu")
-    wait_until(p, lambda: log.read_text().count("device cpu") > n_starts)
-    time.sleep(rng.uniform(0.0, 0.3))  # an epoch takes about 0.5 s
-    landed.append(("at a random moment", kill(p)))
-    assert_whole(run)
-
-    # 4. In the middle of validation (the process kills itself there with SIGKILL).
-    p = start(home, run, script=HERE / "kill_in_validation.py")
-    out, _ = p.communicate(timeout=120)
-    landed.append(("during validation", p.returncode == -signal.SIGKILL))
-    assert_whole(run)
-
-    # Then --resume until done.
-    p = start(home, *train_cmd(aptos, run, resume=True))
+def kill_then_resume(home: Path, data: Path, run: Path, kills: list[str]) -> None:
+    """Start the run, kill it at `kills[0]`, resume it and kill it at `kills[1]`, ...; then
+    resume it to the end. Every kill must land, and leave only whole files behind."""
+    for i, moment in enumerate(kills):
+        p = start(home, *train_cmd(data, run, resume=i > 0), kill_at=moment)
+        out, _ = p.communicate(timeout=120)
+        assert p.returncode == -signal.SIGKILL, f"the kill at {moment} did not land:\n{out}"
+        if moment.startswith("before_replace:file=state.pt"):
+            assert tmp_files(run), "no checkpoint was half written when the kill came"
+        assert_whole(run)
+    p = start(home, *train_cmd(data, run, resume=True))
     out, _ = p.communicate(timeout=120)
     assert p.returncode == 0, out
-    assert [name for name, ok in landed if not ok] == [], f"kills that missed {where}: {landed}"
 
+
+def assert_same_run(run: Path, ref: Path, where: str) -> None:
     assert metrics_without_seconds(run) == metrics_without_seconds(ref), where
     a, b = load_file(ref / "model.safetensors"), load_file(run / "model.safetensors")
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), f"{k} differs {where}"
     fitted = [json.loads((r / "config.json").read_text())["postprocess"] for r in (ref, run)]
-    assert fitted[0] == fitted[1]
+    assert fitted[0] == fitted[1], where
     assert tmp_files(run) == [], "temporary files left over from the kills were not cleaned up"
+
+
+def test_resume_from_an_epoch_end_checkpoint_then_killed_in_the_next_epoch_matches(
+    aptos_master, reference, tmp_path
+):
+    """The moment that lost state (issue 12, the flake of the random-moment test): a run
+    resumed from an epoch-end checkpoint wrote, in the epoch after it, checkpoints whose
+    `epoch_rng` (the RNG state that orders that epoch's batches) was the previous epoch's.
+    Resumed from one of them, the run redrew the previous epoch's order for the rest of the
+    epoch: other batches, other weights, another metrics.csv row."""
+    kills = ["after_epoch:epoch=0", "after_pred:phase=valid,epoch=1"]
+    kill_then_resume(tmp_path / "home", aptos_master, tmp_path / "run", kills)
+    assert_same_run(tmp_path / "run", reference, f"(killed at {kills})")
+
+
+def test_sigkill_at_each_kind_of_moment_then_resume_matches_an_unbroken_run(
+    aptos_master, reference, tmp_path
+):
+    """One run killed six times, once at each kind of moment, then resumed to the end."""
+    kills = [
+        "before_checkpoint:epoch=0,iter=1",  # before the first checkpoint: --resume restarts
+        "before_replace:file=state.pt,n=2",  # a checkpoint's temporary file whole, not renamed
+        "after_metrics_write:epoch=0",  # metrics.csv has the epoch, the checkpoint has not
+        "after_valid:epoch=1",  # validation done, its row not yet recorded
+        "after_fit",  # training done, thresholds not yet fitted
+        "after_postprocess",  # config.json holds the result, the report is not written
+    ]
+    kill_then_resume(tmp_path / "home", aptos_master, tmp_path / "run", kills)
+    assert_same_run(tmp_path / "run", reference, f"(killed at {kills})")
+
+
+def every_moment() -> list[list[str]]:
+    """Each event and named point of epoch 1 (of 0-2), alone and after a resume from the
+    epoch-end checkpoint of epoch 0; and the moments after training."""
+    batch = [
+        "before_batch",
+        "after_pred",
+        "after_loss",
+        "after_backward",
+        "after_step",
+        "after_batch",
+    ]
+    epoch = [
+        "before_epoch", "before_train", *(f"{e}:phase=train,iter=1" for e in batch),
+        "before_checkpoint:iter=2", "before_replace:file=state.pt", "after_checkpoint:iter=2",
+        "after_train", "before_valid", "after_pred:phase=valid", "after_valid",
+        "before_metrics_write", "before_replace:file=metrics.csv", "after_metrics_write",
+        "before_checkpoint:iter=4", "after_checkpoint:iter=4", "after_epoch",
+    ]  # fmt: skip
+    at_epoch_1 = [m + ("," if ":" in m else ":") + "epoch=1" for m in epoch if "file=" not in m]
+    # atomic writes know no epoch: count them (4 checkpoints and 1 metrics.csv per epoch)
+    writes = ["before_replace:file=state.pt,n=5", "before_replace:file=metrics.csv,n=2"]
+    cases = [[m] for m in at_epoch_1 + writes] + [["after_epoch:epoch=0", m] for m in at_epoch_1]
+    after = ["after_fit", "before_postprocess", "after_valid:epoch=2,n=2", "after_postprocess"]
+    return cases + [[m] for m in after]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kills", every_moment(), ids=lambda k: " then ".join(k))
+def test_sigkill_at_every_named_moment_then_resume_matches_an_unbroken_run(
+    aptos_master, reference, tmp_path, kills
+):
+    kill_then_resume(tmp_path / "home", aptos_master, tmp_path / "run", kills)
+    assert_same_run(tmp_path / "run", reference, f"(killed at {kills})")
 
 
 def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_resume_completes(
@@ -173,15 +186,14 @@ def test_ctrl_c_saves_a_checkpoint_says_how_to_resume_and_resume_completes(
 ):
     home, aptos, ref, run = tmp_path / "home", aptos_master, reference, tmp_path / "run"
 
-    p = start(home, *train_cmd(aptos, run))
-    wait_until(p, lambda: (run / "checkpoint" / "state.pt").exists())  # training is under way
-    p.send_signal(signal.SIGINT)
-    out, _ = p.communicate(timeout=60)
+    # The process sends itself SIGINT (a Ctrl-C) after the step of batch 1 of epoch 1.
+    p = start(home, *train_cmd(aptos, run), kill_at="after_step:epoch=1,iter=1,signal=INT")
+    out, _ = p.communicate(timeout=120)
     assert p.returncode == 2, out
     assert "Traceback" not in out
     assert f"dlf train aptos --out {run} --resume" in out
     state = load_checkpoint_state(run / "checkpoint" / "state.pt")
-    assert (state["epoch"], state["iter"]) < (2, 4), "the run ended before the Ctrl-C landed"
+    assert (state["epoch"], state["iter"]) == (1, 2), "not saved at the end of that batch"
 
     p = start(home, *train_cmd(aptos, run, resume=True))
     out, _ = p.communicate(timeout=120)

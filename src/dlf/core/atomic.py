@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from dlf.core.errors import DlfError
+from dlf.core.killpoint import kill_point
 
 # mkstemp creates files readable by their owner only; a written file should get the mode any
 # new file gets (0666 less the umask), or keep the mode of the file it replaces.
@@ -36,6 +37,7 @@ def atomic_write(
             os.fsync(f.fileno())
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_UMASK
         os.chmod(tmp, mode)
+        kill_point("before_replace", file=path.name)  # a test hook; see dlf.core.killpoint
         os.replace(tmp, path)
     except OSError as e:
         _remove_quietly(tmp)

@@ -17,6 +17,7 @@ from torch import nn
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_device
+from dlf.core.killpoint import kill_point
 from dlf.core.paths import dlf_home
 from dlf.core.seed import seed_everything
 from dlf.core.version import __version__
@@ -359,6 +360,7 @@ def train(
                 f"{run}: interrupted; resume with: dlf train {task.name} --out {run} --resume"
             )
 
+        kill_point("before_postprocess", learn)  # test hooks; see dlf.core.killpoint
         post = task.fit_postprocess(learn, cfg)
         score = task.final_score(learn, cfg, post)
         save_weights(learn.model, run / "model.safetensors")
@@ -368,6 +370,7 @@ def train(
             "valid": {task.metric_name: score},
         }
         atomic_write_text(run / "config.json", json.dumps(result, indent=2))
+        kill_point("after_postprocess", learn)
 
         rec = learn.recorder
         write_run_report(

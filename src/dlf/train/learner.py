@@ -470,16 +470,22 @@ class Learner:
         state = load_checkpoint_state(path)
         self.model.load_state_dict(state["model"])
         self.opt.load_state_dict(state["opt"])
+        grads = state.get("grads", {})
+        for k, p in self.model.named_parameters():
+            p.grad = grads[k].to(p.device) if k in grads else None
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         by_name = {type(c).__name__: c for c in self.cbs if hasattr(c, "load_state_dict")}
         for name, cb_state in state.get("callbacks", {}).items():
             if name in by_name:
                 by_name[name].load_state_dict(cb_state)
-        epoch, it = state["epoch"], state["iter"]
-        if it >= state["n_iter"]:  # saved at the end of an epoch: start the next one
-            epoch, it = epoch + 1, 0
-        self._resume = Resume(epoch, it, state["rng"], state.get("epoch_rng"))
+        epoch, it, epoch_rng = state["epoch"], state["iter"], state.get("epoch_rng")
+        if it >= state["n_iter"]:
+            # Saved at the end of an epoch: the next one starts from the RNG state saved then.
+            # Its own epoch_rng belongs to the epoch that ended; handed on, the next epoch's
+            # checkpoints would record it and a resume from them would redraw the old order.
+            epoch, it, epoch_rng = epoch + 1, 0, state["rng"]
+        self._resume = Resume(epoch, it, state["rng"], epoch_rng)
         return self._resume
 
     def __repr__(self) -> str:

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from dlf.core.killpoint import kill_point
 from dlf.train.callbacks.core import Callback
 from dlf.train.callbacks.nan_guard import NanGuard
 from dlf.train.checkpoint import get_rng_state, save_checkpoint_state, save_weights
@@ -10,9 +11,10 @@ from dlf.train.checkpoint import get_rng_state, save_checkpoint_state, save_weig
 class Checkpoint(Callback):
     """Writes `folder/model.safetensors` and `folder/checkpoint/state.pt` (atomically).
 
-    The state holds the model, optimizer, grad scaler, every RNG, the position (epoch and
-    batches done) and each callback's own state, so `Learner.load_checkpoint` followed by
-    the same `fit*` call continues the run as if it had never stopped.
+    The state holds the model, optimizer, grad scaler, the gradients of a step still being
+    accumulated, every RNG, the position (epoch and batches done) and each callback's own
+    state, so `Learner.load_checkpoint` followed by the same `fit*` call continues the run as
+    if it had never stopped.
     """
 
     order = 80  # after the recorder has closed the epoch
@@ -39,6 +41,7 @@ class Checkpoint(Callback):
         save_weights(learn.model, self.folder / "model.safetensors")
 
     def save(self, learn, iters_done: int) -> None:
+        kill_point("before_checkpoint", learn, iter=iters_done)
         guard = learn.cb(NanGuard)
         if guard is not None:  # never write a checkpoint with a NaN behind it
             guard.check(learn)
@@ -47,6 +50,8 @@ class Checkpoint(Callback):
             "model": learn.model.state_dict(),
             "opt": learn.opt.state_dict(),
             "scaler": learn.scaler.state_dict() if learn.scaler is not None else None,
+            # gradients summed so far when a step is being accumulated (none after a step)
+            "grads": {k: p.grad for k, p in learn.model.named_parameters() if p.grad is not None},
             "epoch": learn.epoch,
             "iter": iters_done,
             "n_iter": len(learn.dls.train),
@@ -57,3 +62,4 @@ class Checkpoint(Callback):
             },
         }
         save_checkpoint_state(state, self.state_path)
+        kill_point("after_checkpoint", learn, iter=iters_done)

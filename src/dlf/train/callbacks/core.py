@@ -4,7 +4,14 @@ A callback is any object with methods named after events; each takes the learner
 one argument (`def after_batch(self, learn): ...`). `order` sorts callbacks: lower runs
 first. The learner builds its dispatch table once per `fit`, so an event that no callback
 handles costs one empty loop.
+
+`DLF_TEST_KILL_AT` is a test hook (see `kill_point`): with it set, the dispatch table gains
+one last handler per event that SIGKILLs the process at the named moment; unset, nothing.
 """
+
+import os
+
+from dlf.core.killpoint import KILL_ENV, kill_point
 
 STAGES = ("fit", "epoch", "train", "valid", "batch", "pred", "loss", "backward", "step")
 CANCELLABLE = ("fit", "epoch", "train", "valid", "batch", "step")
@@ -60,4 +67,14 @@ class CancelStepException(Exception):
 def build_dispatch(cbs) -> dict[str, tuple]:
     """For each event, the bound methods that handle it, in callback order."""
     ordered = sorted(cbs, key=lambda cb: getattr(cb, "order", 0))
-    return {ev: tuple(getattr(cb, ev) for cb in ordered if hasattr(cb, ev)) for ev in EVENTS}
+    table = {ev: tuple(getattr(cb, ev) for cb in ordered if hasattr(cb, ev)) for ev in EVENTS}
+    if os.environ.get(KILL_ENV):  # the test hook: after every other handler of each event
+        table = {ev: (*fs, _killer(ev)) for ev, fs in table.items()}
+    return table
+
+
+def _killer(event: str):
+    def handler(learn) -> None:
+        kill_point(event, learn)
+
+    return handler

@@ -5,6 +5,7 @@ import io
 from pathlib import Path
 
 from dlf.core.atomic import atomic_write_text
+from dlf.core.killpoint import kill_point
 from dlf.train.callbacks.core import Callback
 
 
@@ -15,6 +16,7 @@ class CSVLogger(Callback):
         self.path = Path(path)
 
     def after_epoch(self, learn) -> None:
+        kill_point("before_metrics_write", learn)
         rec = learn.recorder
         buf = io.StringIO()
         writer = csv.DictWriter(buf, fieldnames=rec.metric_names, lineterminator="\n")
@@ -24,3 +26,4 @@ class CSVLogger(Callback):
                 {k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in row.items()}
             )
         atomic_write_text(self.path, buf.getvalue())
+        kill_point("after_metrics_write", learn)
