@@ -119,3 +119,48 @@ def test_a_wrong_print_comment_is_caught(tmp_path):
     (block,) = python_blocks(page)
     with pytest.raises(AssertionError, match=r"page.md:5: prints '3', its comment says '4'"):
         run_block(block, {})
+
+
+def command_help(capsys, command: str) -> str:
+    from dlf.cli import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    return capsys.readouterr().out
+
+
+def device_option_exists(command: str) -> bool:
+    from dlf.cli import build_parser
+
+    with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):
+        build_parser().parse_args([command, "--help"])
+    return "--device" in out.getvalue()
+
+
+@pytest.mark.skipif(
+    not (device_option_exists("train") and device_option_exists("predict")),
+    reason="train/predict --device is added on another branch of issue 12; this checks the docs once it is in",
+)
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_the_device_option_that_dlf_env_and_week2_describe_exists(capsys, command):
+    from dlf.data.env import env_report
+
+    assert "--device auto" in env_report()
+    assert "`--device auto`" in (ROOT / "docs" / "week2-environment.md").read_text()
+    text = " ".join(command_help(capsys, command).split())
+    for choice in ("auto", "cpu", "cuda", "mps"):
+        assert choice in text
+
+
+@pytest.mark.slow
+def test_week1_quickstart_example_does_what_its_docstring_says():
+    import subprocess
+    import sys
+
+    example = ROOT / "examples" / "week1_quickstart.py"
+    out = subprocess.run(
+        [sys.executable, str(example)], capture_output=True, text=True, check=True
+    ).stdout
+    assert "about 0.99" in example.read_text()
+    accuracy = float(re.search(r"validation accuracy (\S+)", out).group(1))
+    assert accuracy >= 0.97
