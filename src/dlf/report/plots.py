@@ -82,6 +82,7 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str]) -> bytes:
     widest = max((_extent(t).width for t in ax.get_xticklabels()), default=0.0) / fig.dpi
     cell = min(max(0.6, widest + 0.15), 1.4, max(0.3, 12 / max(n, 1)))
     fig.set_size_inches(1.0 + cell * n, 0.8 + cell * n)
+    fig.canvas.draw()  # place the ticks at this size before measuring where they fall
     if _collide(ax.get_xticklabels()):
         ax.set_xticks(range(n), one_line, fontsize=9, rotation=90)
     if _collide(ax.get_yticklabels()):
