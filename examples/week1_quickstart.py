@@ -1,6 +1,10 @@
-"""Week 1 in a few lines: a small CNN learns to tell where a bright bar sits.
+"""The Learner with no image files at all: a small CNN learns to tell where a bright bar sits.
 
-Until the first project pipeline lands, `make demo` runs this on generated data.
+The data are generated tensors in plain `torch.utils.data.DataLoader`s, which `dlf.Learner`
+takes as they are. Run it with `.venv/bin/python examples/week1_quickstart.py`: three epochs,
+under a minute on 2 CPU cores, ending with a validation accuracy of about 0.99. For a folder
+of your own images use the README's week-1 snippet or `dlf train folder`; `make demo` runs the
+APTOS project.
 """
 
 import torch

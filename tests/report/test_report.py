@@ -1,6 +1,7 @@
 """The run report: self-contained HTML that a browser renders without errors."""
 
 import base64
+import html
 import io
 import os
 import re
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlf.report import compare_runs, write_run_report
+from dlf.report import compare_runs, plots, render_run_report, write_run_report
 
 ROWS = [
     {"epoch": 0, "train_loss": 1.2, "valid_loss": 1.0, "qwk": 0.4, "seconds": 3.0},
@@ -46,7 +47,7 @@ def test_report_is_self_contained_with_valid_images(tmp_path):
     assert len(images) == 4  # curves, schedule, confusion, samples
     for b64 in images:
         Image.open(io.BytesIO(base64.b64decode(b64))).verify()
-    assert "qwk 0.700000" in text and "resnet18" in text
+    assert "qwk 0.7000" in text and "resnet18" in text
 
 
 def chromium() -> str | None:
@@ -96,3 +97,85 @@ def test_compare_runs(tmp_path):
     out = compare_runs([tmp_path / "a", tmp_path / "b"], tmp_path / "compare.html")
     text = out.read_text()
     assert "Comparing 2 runs" in text and text.count("data:image/png") == 1
+
+
+def long_floats(text: str) -> list[str]:
+    """Numbers written with more than 7 significant digits (the base64 images left out)."""
+    text = re.sub(r"base64,[^\"]+", "", text)
+    numbers = re.findall(r"\d+\.\d+(?:e[+-]?\d+)?", text)
+    return [x for x in numbers if len(x.split("e")[0].replace(".", "").lstrip("0")) > 7]
+
+
+def test_report_floats_have_a_readable_number_of_digits():
+    # what a run really passes: fitted thresholds and a SIIM post-processing dict straight from
+    # float arithmetic, numpy floats, metrics of full float precision (before: 0.5234567891234567
+    # in the configuration table; metrics and final scores with 6 decimals whatever their size)
+    page = render_run_report(
+        title="t", environment={"torch": "2.x"}, metric_names=["qwk"],
+        config={"lr": 0.003, "fitted thresholds": [0.5234567891234567, np.float64(1.4999999999999998)],
+                "fitted post": {"top_thr": 0.30000000000000004, "min_area": 1024}},
+        rows=[{"epoch": 0, "train_loss": 1234.5678912345, "valid_loss": 0.123456789, "qwk": 0.912345678,
+               "seconds": 12.3456789}],
+        final={"qwk": 0.9123456789012345},
+    )  # fmt: skip
+    assert long_floats(page) == []
+    assert "qwk 0.9123" in page and "<td>0.1235</td>" in page and "<td>1235</td>" in page
+    assert (
+        "[0.523457, 1.5]" in page
+        and "'top_thr': 0.3," in html.unescape(page)
+        and "<td>0.003</td>" in page
+    )
+    assert long_floats("<td>0.5234567891234567</td>") == ["0.5234567891234567"]  # the check bites
+
+
+def test_compare_page_floats_have_a_readable_number_of_digits(tmp_path):
+    run = tmp_path / "a"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,train_loss,valid_loss,qwk,seconds\n0,1.0,0.9,0.5,2.0\n")
+    (run / "config.json").write_text('{"postprocess": {"thresholds": [0.5234567891234567]}}')
+    assert long_floats(compare_runs([run], tmp_path / "c.html").read_text()) == []
+
+
+def drawn_confusion(monkeypatch, labels):
+    """The confusion-matrix figure as drawn, caught before it becomes PNG bytes."""
+    caught = []
+    monkeypatch.setattr(plots, "_png", lambda fig: caught.append(fig) or b"")
+    plots.plot_confusion(np.arange(len(labels) ** 2).reshape(len(labels), -1), labels)
+    fig = caught[0]
+    fig.canvas.draw()
+    return fig
+
+
+def overlapping(texts, renderer) -> list[tuple[str, str]]:
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_text()]
+    return [
+        (a, b)
+        for i, (a, box_a) in enumerate(boxes)
+        for b, box_b in boxes[i + 1 :]
+        if box_a.x0 < box_b.x1 - 0.5 and box_b.x0 < box_a.x1 - 0.5  # more than half a pixel
+        and box_a.y0 < box_b.y1 - 0.5 and box_b.y0 < box_a.y1 - 0.5
+    ]  # fmt: skip
+
+
+DOG_NAMES = ["golden retriever", "labrador retriever", "german shepherd dog", "chihuahua", "x",
+             "a very very long class name with words in it", "cat", "dog"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        ["no pneumothorax", "pneumothorax"],  # SIIM's report_extras (overlapped before)
+        ["0", "1", "2", "3", "4"],  # APTOS's grades
+        DOG_NAMES * 4,  # 32 classes with long names: no room to wrap, set upright
+    ],
+)
+def test_confusion_matrix_labels_do_not_overlap(monkeypatch, labels):
+    fig = drawn_confusion(monkeypatch, labels)
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    assert overlapping([*ax.get_xticklabels(), ax.xaxis.label], renderer) == []
+    assert overlapping([*ax.get_yticklabels(), ax.yaxis.label], renderer) == []
+    # every class is still named (a wrapped or shortened name starts like the name)
+    for tick, name in zip(ax.get_xticklabels(), labels):
+        assert " ".join(tick.get_text().split())[:8] == name[:8]
+    plots.plt.close(fig)

@@ -38,7 +38,8 @@ def _version(module: str) -> str | None:
 
 
 def env_report() -> str:
-    """Python, torch and dlf versions, the `auto` device, threads, bf16 speed, optional packages."""
+    """Python, torch and dlf versions, the device `--device auto` picks, threads, bf16 speed,
+    optional packages."""
     device = default_device()
     gpu = f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""
     present = [f"{m} {v}" for m in OPTIONAL if (v := _version(m))]
@@ -47,7 +48,7 @@ def env_report() -> str:
         f"python      {sys.version.split()[0]} ({platform.platform()})",
         f"torch       {torch.__version__}",
         f"dlf         {__version__}",
-        f"device      {device}{gpu}  (what --device auto picks)",
+        f"device      {device}{gpu}  (what dlf train/predict --device auto picks)",
         f"threads     {torch.get_num_threads()} torch threads, {os.cpu_count()} CPUs",
         f"fast bf16   {'yes' if fast_bf16(device) else 'no'} on {device.type}",
         f"optional    {', '.join(present) or 'none'}",

@@ -27,9 +27,29 @@ def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
+def _setting(v) -> str:
+    """A setting as written, its floats to 6 significant digits at most: a fitted threshold
+    reads 0.523457, not 0.5234567891234567, and a typed 0.001 stays 0.001."""
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k!r}: {_setting(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_setting(x) for x in v) + "]"
+    return str(v)
+
+
+def _score(v) -> str:
+    """A loss, metric or time: 4 significant digits, trailing zeros kept so a column lines up."""
+    if not isinstance(v, (float, np.floating)):
+        return str(v)
+    text = f"{float(v):#.4g}"
+    return text.rstrip(".") if "e" not in text else text
+
+
 def _kv_table(d: dict) -> str:
     rows = "".join(
-        f'<tr><td class="k">{html.escape(str(k))}</td><td>{html.escape(str(v))}</td></tr>'
+        f'<tr><td class="k">{html.escape(str(k))}</td><td>{html.escape(_setting(v))}</td></tr>'
         for k, v in d.items()
     )
     return f"<table>{rows}</table>"
@@ -41,11 +61,9 @@ def _rows_table(rows: Sequence[dict]) -> str:
     keys = list(rows[0].keys())
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
 
-    def cell(v):
-        return f"{v:.6f}" if isinstance(v, float) else html.escape(str(v))
-
     body = "".join(
-        "<tr>" + "".join(f"<td>{cell(r.get(k, ''))}</td>" for k in keys) + "</tr>" for r in rows
+        "<tr>" + "".join(f"<td>{html.escape(_score(r.get(k, '')))}</td>" for k in keys) + "</tr>"
+        for r in rows
     )
     return f"<table><tr>{head}</tr>{body}</table>"
 
@@ -70,7 +88,7 @@ def render_run_report(
     if final:
         parts.append(
             '<p class="big">'
-            + ", ".join(f"{html.escape(k)} {v:.6f}" for k, v in final.items())
+            + ", ".join(f"{html.escape(k)} {_score(v)}" for k, v in final.items())
             + "</p>"
         )
     parts.append("<h2>Epochs</h2>" + _rows_table(rows))
@@ -144,7 +162,7 @@ def compare_runs(run_dirs: Sequence[str | Path], out: str | Path) -> Path:
     head = "<tr><th>setting</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in configs) + "</tr>"
     body = "".join(
         f'<tr><td class="k">{html.escape(k)}</td>'
-        + "".join(f"<td>{html.escape(str(c.get(k, '')))}</td>" for c in configs.values())
+        + "".join(f"<td>{html.escape(_setting(c.get(k, '')))}</td>" for c in configs.values())
         + "</tr>"
         for k in keys
     )

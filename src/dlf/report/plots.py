@@ -1,6 +1,7 @@
 """Plots for run reports, rendered to PNG bytes with matplotlib's Agg backend (no display)."""
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 import matplotlib
@@ -59,18 +60,44 @@ def plot_schedule(lrs: Sequence[float], losses: Sequence[float]) -> bytes:
 
 
 def plot_confusion(matrix: np.ndarray, labels: Sequence[str]) -> bytes:
+    """Counts per (actual, predicted) class. Long class names are wrapped and the cells
+    widened to fit them; names that would still collide are set on one line (the predicted
+    ones upright)."""
     matrix = np.asarray(matrix)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.6 * len(labels), 0.8 + 0.6 * len(labels)))
+    n = len(labels)
+    wrapped = [textwrap.fill(str(s), 14, max_lines=3, placeholder="...") for s in labels]
+    one_line = [textwrap.shorten(str(s), 30, placeholder="...") for s in labels]
+    fig, ax = plt.subplots()
     ax.imshow(matrix, cmap="Blues")
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xticks(range(n), wrapped, fontsize=9)
+    ax.set_yticks(range(n), wrapped, fontsize=9)
     ax.set(xlabel="predicted", ylabel="actual", title="confusion matrix")
     top = matrix.max() if matrix.size else 0
     for i in range(matrix.shape[0]):
         for j in range(matrix.shape[1]):
             color = "white" if matrix[i, j] > top / 2 else "black"
             ax.text(j, i, str(int(matrix[i, j])), ha="center", va="center", color=color, fontsize=9)
+    # Cells as wide as the widest name, within a figure of about 12 inches: a fixed 0.6 inch
+    # let "no pneumothorax" run into "pneumothorax" on SIIM's two-class matrix.
+    widest = max((_extent(t).width for t in ax.get_xticklabels()), default=0.0) / fig.dpi
+    cell = min(max(0.6, widest + 0.15), 1.4, max(0.3, 12 / max(n, 1)))
+    fig.set_size_inches(1.0 + cell * n, 0.8 + cell * n)
+    fig.canvas.draw()  # place the ticks at this size before measuring where they fall
+    if _collide(ax.get_xticklabels()):
+        ax.set_xticks(range(n), one_line, fontsize=9, rotation=90)
+    if _collide(ax.get_yticklabels()):
+        ax.set_yticks(range(n), one_line, fontsize=9)
     return _png(fig)
+
+
+def _extent(text):
+    return text.get_window_extent(text.figure.canvas.get_renderer())
+
+
+def _collide(texts) -> bool:
+    """Do any two of these drawn texts overlap?"""
+    boxes = [_extent(t) for t in texts if t.get_text()]
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 
 def plot_samples(samples: Sequence[dict], cols: int = 6) -> bytes:
