@@ -39,6 +39,7 @@ from dlf.train.callbacks.progress import ProgressCallback
 from dlf.train.callbacks.recorder import Recorder
 from dlf.train.callbacks.schedule import ParamScheduler
 from dlf.train.checkpoint import get_rng_state, load_checkpoint_state, restore_rng_state
+from dlf.train.lr_find import LRFinder, Suggestions
 from dlf.train.metrics import as_metric
 from dlf.train.optim import default_opt_func, set_hyper
 from dlf.train.schedule import flat_cos_lr, one_cycle_lr, one_cycle_mom
@@ -356,15 +357,13 @@ class Learner:
         num_it: int = 100,
         stop_div: bool = True,
         show_plot: bool | None = None,
-    ):
+    ) -> Suggestions:
         """Sweep the learning rate exponentially and return fastai's suggestions (valley,
         steep, minimum), also logged in one line; see `dlf.train.lr_find`.
 
         `show_plot` draws loss against lr (kept as `self.lr_finder.figure`); by default it
         does so only inside a Jupyter kernel, where the figure shows inline. The sweep leaves
         weights, optimizer, random state and the recorded history as they were."""
-        from dlf.train.lr_find import LRFinder  # the finder is a callback that drives this learner
-
         if self.opt is None:
             self.create_opt()
         progress = self.cb(ProgressCallback)
