@@ -16,7 +16,7 @@ import torch
 from dlf.core import seed_everything
 from dlf.tasks.aptos.task import AptosTask
 from dlf.tasks.base import TrainConfig
-from dlf.tasks.runner import default_data
+from dlf.tasks.runner import build_training, default_data
 from dlf.train.learner import Learner
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     quiet = lambda s: None  # noqa: E731
     data = default_data(task, quiet)  # generated once, like `dlf train aptos` does
     seed_everything(cfg.seed)
-    parts = task.build(cfg, data, quiet)
+    parts = build_training(task, cfg, data, quiet).parts
     learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics,
                     precision=cfg.precision, logger=quiet)  # fmt: skip
     learn.fit_one_cycle(cfg.epochs, cfg.lr)

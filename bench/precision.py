@@ -20,6 +20,7 @@ alike; figures are medians. The script also names what `--precision auto` picks 
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from dlf.core import resolve_precision
 from dlf.models import create_model
 from dlf.tasks.aptos.task import AptosTask, grade_loss
 from dlf.tasks.base import TrainConfig
+from dlf.tasks.runner import context
 from dlf.train.learner import has_conv
 
 CONFIGS = {  # name: (autocast dtype or None, channels_last)
@@ -43,8 +45,9 @@ def resnet18_cls():
 
 
 def aptos_model():
-    cfg = TrainConfig(task="aptos", arch=AptosTask.defaults["arch"])
-    return AptosTask().build_model(cfg), grade_loss
+    task = AptosTask()
+    cfg = TrainConfig(task="aptos").fill_defaults(task.defaults)
+    return task.model(context(task, cfg, Path("."), print)), grade_loss
 
 
 MODELS = {"resnet18": resnet18_cls, "aptos": aptos_model}

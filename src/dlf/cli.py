@@ -54,7 +54,8 @@ def cmd_train(args) -> None:
     options = dict(args.option or [])
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
-                      checkpoint_every=args.checkpoint_every, options=options, device=args.device)  # fmt: skip
+                      checkpoint_every=args.checkpoint_every, options=options, device=args.device,
+                      tta=args.tta)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite)
 
 
@@ -126,6 +127,15 @@ def _positive_int(s: str) -> int:
     return v
 
 
+def _tta_passes(s: str) -> int:
+    v = _positive_int(s)
+    if v > 8:
+        raise argparse.ArgumentTypeError(
+            f"{s}: TTA averages at most the 8 symmetries of the square"
+        )
+    return v
+
+
 def _positive_float(s: str) -> float:
     try:
         v = float(s)
@@ -181,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], help="default auto")
     p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
     p.add_argument("--checkpoint-every", type=_positive_int, help="also checkpoint every N steps")
+    p.add_argument("--tta", type=_tta_passes,
+                   help="test-time augmentation passes (1-8 symmetries) for the validation "
+                   "predictions the post-processing is fitted on, and later the submission")  # fmt: skip
     p.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="a task-specific setting")  # fmt: skip
     p.add_argument(
@@ -213,8 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="the competition's folder (default: the run's)")
     p.add_argument("--out", help="submission file (default: RUN/submission.csv)")
     p.add_argument(
-        "--tta", type=_positive_int, default=1, help="test-time augmentation passes (flips)"
-    )
+        "--tta", type=_tta_passes,
+        help="test-time augmentation passes (default: the run's, which its post-processing was fitted with)",
+    )  # fmt: skip
     p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
     p.set_defaults(func=cmd_predict)
 

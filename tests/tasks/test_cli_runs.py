@@ -65,7 +65,7 @@ def test_resume_after_a_failed_start_takes_the_new_settings(capsys, shapes, tmp_
     rc, _, err = run_cli(capsys, *train, "--resume")  # replayed the bad settings before
     assert rc == 0, err
     cfg = json.loads((run / "config.json").read_text())["config"]
-    assert cfg["bs"] == 8 and "pretrained" not in cfg["options"]
+    assert cfg["bs"] == 8 and cfg["options"]["pretrained"] is None
 
 
 # ---- item 7: checks on the model's geometry and the batches ----------------------------------

@@ -8,6 +8,7 @@ import csv
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +19,7 @@ from dlf.core.seed import seed_everything
 from dlf.data import ImageDataLoaders
 from dlf.models import create_model
 from dlf.tasks.folder import FolderTask
+from dlf.tasks.runner import context
 from dlf.train.checkpoint import load_weights
 
 from .digits import write_digits
@@ -69,18 +71,19 @@ def test_cli_takes_flat_layout_forced_channels_and_reports_errors(tmp_path, caps
     out = capsys.readouterr().out
     assert out.count("outside any class folder") == 1 and "stray.png" in out
     assert (run / "log.txt").read_text().count("outside any class folder") == 1
-    saved = json.loads((run / "config.json").read_text())["config"]["options"]
-    assert saved["channels"] == 1 and saved["vocab"] == ["circle", "square", "triangle"]
-    assert len(saved["normalize"]["mean"]) == 1
-    model = FolderTask().build_model(dlf.tasks.base.TrainConfig(**json.loads(
-        (run / "config.json").read_text())["config"]))  # fmt: skip
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["config"]["options"]["channels"] == 1  # the typed setting
+    assert saved["fitted"]["channels"] == 1  # what the run fitted, apart from the settings
+    assert saved["fitted"]["vocab"] == ["circle", "square", "triangle"]
+    assert len(saved["fitted"]["normalize"]["mean"]) == 1
+    model = _model(run)
     load_weights(model, run / "model.safetensors")  # a 1-channel stem was trained and saved
     # the report shows the misclassified validation images (a near-untrained model: some)
     assert "Validation images, worst errors first" in (run / "report.html").read_text()
     capsys.readouterr()
     assert _train(data, tmp_path / "bad", "--option", "channels=2") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "channels=2" in err[0] and "expected 1, 3" in err[0]
+    assert len(err) == 1 and "channels=2" in err[0] and "choose one of 1, 3" in err[0]
 
 
 def test_a_run_folder_predicts_without_its_training_data(tmp_path, capsys, monkeypatch):
@@ -91,15 +94,13 @@ def test_a_run_folder_predicts_without_its_training_data(tmp_path, capsys, monke
     assert _train("shapes", "run") == 0
     tests = sorted((work / "shapes" / "test").iterdir())
     # reference: what the training-time loaders feed the model for each test file
-    cfg = dlf.tasks.base.TrainConfig(
-        **json.loads((work / "run" / "config.json").read_text())["config"]
-    )
+    vocab = json.loads((work / "run" / "config.json").read_text())["fitted"]["vocab"]
     dls = ImageDataLoaders.from_folder(work / "shapes", size=16, bs=8, seed=0, progress=False)
-    model = FolderTask().build_model(cfg)
+    model = _model(work / "run")
     load_weights(model, work / "run" / "model.safetensors")
     with torch.no_grad():
         want = model.eval()(dls.test_batch(tests)[0]).argmax(-1).tolist()
-    want = {f.name: cfg.options["vocab"][k] for f, k in zip(tests, want)}
+    want = {f.name: vocab[k] for f, k in zip(tests, want)}
 
     new = elsewhere / "new"  # the test images directly in a folder ...
     shutil.copytree(work / "shapes" / "test", new)
@@ -135,3 +136,11 @@ def test_cli_defaults_train_real_grayscale_digits_well(tmp_path, capsys):
                  "--pred", str(run / "submission.csv")]) == 0  # fmt: skip
     test = float(capsys.readouterr().out.split()[-1])
     assert valid >= 0.9 and test >= 0.9, (valid, test)
+
+
+def _model(run) -> torch.nn.Module:
+    """The run's model, built from its saved settings and fitted facts as `dlf predict` does."""
+    saved = json.loads((Path(run) / "config.json").read_text())
+    cfg = dlf.tasks.base.TrainConfig(**saved["config"])
+    task = FolderTask()
+    return task.model(context(task, cfg, Path("."), print, saved["fitted"]))

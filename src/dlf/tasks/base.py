@@ -1,28 +1,37 @@
 """The shape every Kaggle task shares (DESIGN.md, "One task, five parts").
 
-A task module subclasses `Task` and fills in its parts:
+A task is a set of parts, each a function of its arguments (nothing is kept on `self`
+between them); the driver in `runner.py` composes them the same way for train, valid and
+test, and owns the order, the run folder, the Learner and the one inference loop:
 
-1. read     the competition's real files into items (`read_train`, `read_test`);
-2. data     items into `DataLoaders` (`dataloaders`);
-3. model    a zoo model plus the task's head (`model`);
-4. loss and metric, the metric exactly as the competition defines it (`loss`, `metrics`,
-            `fit_postprocess` for thresholds fitted on validation, `evaluate` on files);
-5. predict and write the submission file (`predict`).
+1. read + data  `data(ctx, split)`: the competition's files into `Data` (loader columns
+                over cached arrays, ids, what splitting and the report need);
+                `fit_facts` (vocab, channels) once from the training data; `split`;
+                `sampler`; `transforms(ctx, train)`;
+2. model        `model(ctx)`: a registered zoo model plus the task's head;
+3. loss, metric `loss(ctx)`, `metrics(ctx)`; `activation` and `dense` say how outputs
+                become predictions (and how TTA maps them back);
+4. post-process `fit_postprocess(ctx, preds, targets)` on validation predictions made with
+                the run's TTA, `score(ctx, preds, targets, post)`: the competition metric;
+5. write        `write(ctx, test, preds, post, out)`: the submission file;
+                `evaluate(truth, pred)`: the metric on files, as Kaggle scored them.
 
-Plus `synth`: a small dataset in the real layout. The shared driver in `runner.py` does
-everything else (run folder, config, logging, checkpoints, report), once for all tasks.
+Plus `synth`: a small dataset in the real layout. Task settings are a typed `Options`
+dataclass (`--option key=value`, converted by type; unknown keys refused). What a task
+learns from the data (a vocab, the channel count) is `fitted`, saved apart from the
+settings in config.json.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
+import numpy as np
 from torch import nn
 
-from dlf.data.loaders import DataLoaders
-
 #: defaults shared by every task, for the TrainConfig fields left as None
-BASE_DEFAULTS = {"seed": 42, "precision": "auto", "device": "auto"}
+BASE_DEFAULTS = {"seed": 42, "precision": "auto", "device": "auto", "tta": 1}
 
 
 @dataclass
@@ -46,6 +55,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between mid-epoch checkpoints
     options: dict = field(default_factory=dict)  # task-specific settings
     device: str | None = None  # auto, cpu, cuda, cuda:N or mps
+    tta: int | None = None  # TTA passes for validation predictions and the submission alike
 
     def fill_defaults(self, task_defaults: dict) -> "TrainConfig":
         """Set every field left as None from the task's defaults, then BASE_DEFAULTS."""
@@ -57,13 +67,51 @@ class TrainConfig:
 
 @dataclass
 class Parts:
-    """What a task hands the driver for training."""
+    """What the driver trains: the loaders, the model, the loss and the metrics."""
 
-    dls: DataLoaders
+    dls: Any
     model: nn.Module
-    loss_func: object
+    loss_func: Callable
     metrics: list
     main_metric: str  # the competition metric's name, as printed by `dlf evaluate`
+
+
+@dataclass
+class NoOptions:
+    """A task without settings of its own."""
+
+
+@dataclass
+class Context:
+    """What every part may read: the run's settings, the task's typed options, the facts
+    fitted on the training data, the data folder, and where to log. Parts never write to it."""
+
+    cfg: "TrainConfig"
+    opts: Any
+    fitted: dict
+    data: Path
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class Data:
+    """One split of a competition, ready for the loader.
+
+    columns: what the loader slices per batch (see dlf.data.resident), in batch order.
+    ids:     one id per item, in the order of the files (submission rows follow it).
+    strata:  an array to stratify the split by (grades, has-a-mask), or None.
+    images:  uint8 N x H x W x C, for the report's picture grids (None: no grid).
+    extra:   anything else a later part of the same task needs (e.g. per-item flags).
+    """
+
+    columns: list
+    ids: list[str]
+    strata: np.ndarray | None = None
+    images: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
 class Task:
@@ -73,35 +121,65 @@ class Task:
     defaults: ClassVar[dict] = {}
     #: how many items `dlf synth` writes by default, and the embedded default dataset's size
     synth_n = 200
+    #: the task's own settings (`--option key=value`), a dataclass with defaults
+    Options: ClassVar[type] = NoOptions
+    #: outputs are image-shaped maps (TTA maps them back before averaging)
+    dense: ClassVar[bool] = False
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         raise NotImplementedError
 
-    def build(self, cfg: TrainConfig, data: Path, log) -> Parts:
+    # 1. read and data
+    def data(self, ctx: Context, split: str) -> Data:
+        """split "train" (labelled, for training and validation) or "test"."""
         raise NotImplementedError
 
-    def fit_postprocess(self, learn, cfg: TrainConfig) -> dict:
-        """Settings fitted on validation (thresholds, ...) stored in config.json; default none."""
+    def fit_facts(self, ctx: Context, train: Data) -> dict:
+        """Facts learnt from the training data that the model and predict need; default none."""
         return {}
 
-    def final_score(self, learn, cfg: TrainConfig, post: dict) -> float:
-        """The competition metric on the validation set, after post-processing."""
-        return learn.validate()[self.metric_name]
+    def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
 
-    def report_extras(self, learn, cfg: TrainConfig, post: dict) -> dict:
-        """Extra report content: `confusion`, `labels`, `samples` (see dlf.report)."""
-        return {}
+    def sampler(self, ctx: Context, train: Data, train_idx: np.ndarray) -> tuple[Any, list]:
+        """A training sampler and the callbacks that drive it; default: plain shuffling."""
+        return None, []
 
-    def extra_callbacks(self, cfg: TrainConfig) -> list:
-        """Task-specific training callbacks (e.g. a sampler schedule); default none."""
+    def transforms(self, ctx: Context, train: bool) -> list:
+        raise NotImplementedError
+
+    # 2. model
+    def model(self, ctx: Context) -> nn.Module:
+        raise NotImplementedError
+
+    # 3. loss and metric
+    def loss(self, ctx: Context) -> Callable:
+        raise NotImplementedError
+
+    def metrics(self, ctx: Context) -> list:
         return []
 
-    def build_model(self, cfg: TrainConfig) -> nn.Module:
+    def activation(self, ctx: Context) -> Callable | None:
+        """Raw outputs -> what post-processing and the submission work on; None: as they are."""
+        return None
+
+    # 4. post-processing and the competition metric on validation
+    def fit_postprocess(self, ctx: Context, preds, targets) -> dict:
+        """Settings fitted on validation predictions (thresholds, ...); default none."""
+        return {}
+
+    def score(self, ctx: Context, preds, targets, post: dict) -> float:
         raise NotImplementedError
 
-    def predict(
-        self, model: nn.Module, cfg: TrainConfig, post: dict, data: Path, out: Path, tta: int, log
-    ) -> Path:
+    def report(
+        self, ctx: Context, train: Data, valid_idx: np.ndarray, preds, targets, post: dict
+    ) -> dict:
+        """Extra report content: `confusion`, `labels`, `samples` (see dlf.report), from the
+        validation predictions; `train.images[valid_idx]` are the validation images."""
+        return {}
+
+    # 5. write the submission, and score one as Kaggle did
+    def write(self, ctx: Context, test: Data, preds, post: dict, out: Path) -> Path:
         raise NotImplementedError
 
     def evaluate(self, truth: Path, pred: Path) -> float:

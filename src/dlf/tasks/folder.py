@@ -14,11 +14,12 @@ channels and normalisation are saved in its config.json), never the training ima
 `dlf evaluate` scores such a file against a truth file of the same form by accuracy.
 """
 
-import csv
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch.nn.functional as F
@@ -27,13 +28,15 @@ from torch import nn
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
-from dlf.data.augment import Normalize
+from dlf.data.augment import Normalize, aug_transforms
 from dlf.data.block import IMAGE_SUFFIXES, get_image_files
 from dlf.data.cache import ImageCache
 from dlf.data.image_dls import ImageDataLoaders
+from dlf.data.resident import image_column
+from dlf.data.table import align, read_table, unique_ids, write_table
 from dlf.models import create_model
-from dlf.tasks.base import Parts, Task, TrainConfig
-from dlf.tasks.common import predict_images, progress
+from dlf.tasks.base import Context, Data, Task
+from dlf.tasks.common import progress
 from dlf.train.metrics import accuracy, confusion_matrix
 
 SHAPES = ("circle", "square", "triangle")
@@ -57,11 +60,20 @@ def draw_shape(rng: np.random.Generator, kind: str, size: int = 64) -> Image.Ima
     return im
 
 
+@dataclass
+class FolderOptions:
+    """`--option` settings of the folder task."""
+
+    channels: Literal[1, 3] | None = None  # None: decided from the images
+    pretrained: str | None = None  # a weights file (never a download)
+
+
 class FolderTask(Task):
     name = "folder"
     metric_name = "accuracy"
     defaults = {"epochs": 10, "arch": "resnet18", "size": 64, "bs": 16, "lr": 2e-3}
     synth_n = 450
+    Options = FolderOptions
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         rng = np.random.default_rng(seed)
@@ -80,51 +92,71 @@ class FolderTask(Task):
                 draw_shape(rng, kind).save(path)
         atomic_write_text(folder / "test_labels.csv", "\n".join(truth) + "\n")
 
-    def build(self, cfg: TrainConfig, data: Path, log) -> Parts:
-        channels = _channels_option(cfg.options.get("channels"))
-        with _notes_to(log):
+    # -- read and data ---------------------------------------------------------------------
+    def data(self, ctx: Context, split: str) -> Data:
+        cfg = ctx.cfg
+        if split != "train":  # decoded and resized exactly as training cached them
+            files = images_to_predict(ctx.data)
+            cache = ImageCache.build(files, cfg.size, channels=ctx.fitted["channels"],
+                                     progress=False)  # fmt: skip
+            ctx.log(f"{len(files)} images to label from {files[0].parent}")
+            return Data([image_column(cache.array)], [f.name for f in files], images=cache.array)
+        with _notes_to(ctx.log):
             dls = ImageDataLoaders.from_folder(
-                data, valid_pct=0.2, size=cfg.size, bs=cfg.bs, seed=cfg.seed,
-                channels=channels, progress=False,
+                ctx.data, valid_pct=0.2, size=cfg.size, bs=cfg.bs, seed=cfg.seed,
+                channels=ctx.opts.channels, progress=False,
             )  # fmt: skip
-        # what prediction needs, saved in config.json so a run folder predicts on its own
+        ds = dls.datasets
         norm = next(t for t in dls.valid_tfms if isinstance(t, Normalize))
         mean, std = norm.stats(dls.channels)
-        cfg.options.update(
-            vocab=list(dls.vocab), channels=dls.channels, normalize={"mean": mean, "std": std}
-        )
-        train_idx, valid_idx = dls.datasets.splits
-        log(f"classes: {', '.join(map(str, dls.vocab))}")
-        log(
-            f"{len(train_idx)} training and {len(valid_idx)} validation images, "
-            f"{dls.channels} channel(s)"
-            + (" (forced)" if channels else " (decided from the images)")
-        )
-        self.dls = dls
-        return Parts(dls, self.build_model(cfg), F.cross_entropy, [accuracy], "accuracy")
+        facts = {"vocab": [str(v) for v in dls.vocab], "channels": dls.channels,
+                 "normalize": {"mean": mean, "std": std}}  # fmt: skip
+        return Data(list(ds.columns), [str(i) for i in ds.items], images=ds.caches[0].array,
+                    extra={"splits": ds.splits, "facts": facts})  # fmt: skip
 
-    def build_model(self, cfg: TrainConfig) -> nn.Module:
-        return create_model(
-            cfg.arch,
-            num_classes=len(cfg.options["vocab"]),
-            in_chans=int(cfg.options.get("channels", 3)),
-            pretrained=cfg.options.get("pretrained"),
-        )
+    def fit_facts(self, ctx: Context, train: Data) -> dict:
+        # what prediction needs, saved in config.json so a run folder predicts on its own
+        facts = train.extra["facts"]
+        ctx.log(f"classes: {', '.join(facts['vocab'])}")
+        return facts
 
-    def report_extras(self, learn, cfg: TrainConfig, post: dict) -> dict:
-        preds, targets = learn.get_preds()
-        vocab = [str(v) for v in cfg.options["vocab"]]
-        probs = preds.float().softmax(-1)
+    def split(self, ctx: Context, train: Data) -> tuple:
+        train_idx, valid_idx = train.extra["splits"]
+        forced = " (forced)" if ctx.opts.channels else " (decided from the images)"
+        ctx.log(f"{len(train_idx)} training and {len(valid_idx)} validation images, "
+                f"{ctx.fitted['channels']} channel(s){forced}")  # fmt: skip
+        return train_idx, valid_idx
+
+    def transforms(self, ctx: Context) -> list:
+        return [*aug_transforms(), Normalize(**ctx.fitted["normalize"])]
+
+    # -- model, loss, metric ---------------------------------------------------------------
+    def model(self, ctx: Context) -> nn.Module:
+        return create_model(ctx.cfg.arch, num_classes=len(ctx.fitted["vocab"]),
+                            in_chans=ctx.fitted["channels"], pretrained=ctx.opts.pretrained)  # fmt: skip
+
+    def loss(self, ctx: Context):
+        return F.cross_entropy
+
+    def metrics(self, ctx: Context) -> list:
+        return [accuracy]
+
+    def activation(self, ctx: Context):
+        return lambda out: out.float().softmax(-1)
+
+    def score(self, ctx: Context, probs, targets, post: dict) -> float:
+        return float((probs.argmax(-1) == targets).double().mean())
+
+    def report(self, ctx: Context, train: Data, valid_idx, probs, targets, post: dict) -> dict:
+        vocab = ctx.fitted["vocab"]
         conf, pred = probs.max(-1)
         confusion = confusion_matrix(targets, pred, len(vocab))
         # the misclassified validation images, the most confidently wrong first
         wrong = (pred != targets).nonzero().flatten()
         worst = wrong[conf[wrong].argsort(descending=True)][:18].tolist()
-        images = self.dls.datasets.caches[0].array
-        valid_idx = self.dls.datasets.splits[1]
         samples = []
         for j in worst:
-            img = np.asarray(images[valid_idx[j]])
+            img = np.asarray(train.images[valid_idx[j]])
             samples.append({
                 "image": img[..., 0] if img.shape[-1] == 1 else img,
                 "title": f"true {vocab[int(targets[j])]} / pred {vocab[int(pred[j])]} ({float(conf[j]):.2f})",
@@ -132,63 +164,22 @@ class FolderTask(Task):
             })  # fmt: skip
         return {"confusion": confusion.numpy(), "labels": vocab, "samples": samples}
 
-    def predict(
-        self, model: nn.Module, cfg: TrainConfig, post: dict, data: Path, out: Path, tta: int, log
-    ) -> Path:
-        files = images_to_predict(data)
-        opts = cfg.options
-        channels = int(opts.get("channels", 3))  # runs saved before channels were: RGB
-        norm = opts.get("normalize")
-        normalize = Normalize(**norm) if norm else Normalize()
-        # decoded and resized exactly as training cached them (read_image, to_uint8, resize)
-        cache = ImageCache.build(files, cfg.size, channels=channels, progress=False)
-        probs = predict_images(
-            model,
-            cache.array,
-            [normalize],
-            bs=cfg.bs * 2,
-            tta=tta,
-            act=lambda o: o.softmax(-1),
-            device=next(model.parameters()).device,  # where `dlf predict --device` put it
-        )
-        vocab = opts["vocab"]
-        rows = ["image,label"]
-        rows += [f"{f.name},{vocab[int(k)]}" for f, k in zip(files, probs.argmax(-1).tolist())]
-        atomic_write_text(out, "\n".join(rows) + "\n")
-        log(f"{len(files)} images from {files[0].parent if files else data} labelled")
-        return out
+    # -- write the submission --------------------------------------------------------------
+    def write(self, ctx: Context, test: Data, probs, post: dict, out: Path) -> Path:
+        vocab = ctx.fitted["vocab"]
+        rows = [(name, vocab[int(k)]) for name, k in zip(test.ids, probs.argmax(-1).tolist())]
+        return write_table(out, ("image", "label"), rows)
 
     def evaluate(self, truth: Path, pred: Path) -> float:
         t, p = read_labels(truth), read_labels(pred)
-        missing = [k for k in t if k not in p]
-        if missing:
-            raise DlfError(
-                f"{pred}: no row for {len(missing)} image(s) of {truth}, e.g. {missing[0]}"
-            )
-        extra = [k for k in p if k not in t]
-        if extra:
-            raise DlfError(f"{pred}: {len(extra)} image(s) not in {truth}, e.g. {extra[0]}")
-        return sum(t[k] == p[k] for k in t) / len(t)
+        ids = align(t, p, truth, pred, column="image", what="test image")
+        return sum(t[k] == p[k] for k in ids) / len(ids)
 
 
 def read_labels(path: Path) -> dict[str, str]:
-    with open(path, newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header != ["image", "label"]:
-            raise DlfError(f"{path} line 1: header is {header}, expected ['image', 'label']")
-        out: dict[str, str] = {}
-        for line_no, row in enumerate(reader, start=2):
-            if len(row) != 2:
-                raise DlfError(
-                    f"{path} line {line_no}: expected 2 fields (image,label), found {len(row)}"
-                )
-            if row[0] in out:
-                raise DlfError(
-                    f"{path} line {line_no}: image {row[0]} appears twice; keep one row per image"
-                )
-            out[row[0]] = row[1]
-    return out
+    """An `image,label` file (a submission or an answer key) -> {image: label}."""
+    _, rows = read_table(path, ("image", "label"))
+    return {k: r["label"] for k, r in unique_ids(rows, "image", path, what="image").items()}
 
 
 def images_to_predict(data: Path) -> list[Path]:
@@ -205,15 +196,6 @@ def images_to_predict(data: Path) -> list[Path]:
             f"{data}: no images to predict; pass --data with the images, or with a test/ folder of them"
         )
     return files
-
-
-def _channels_option(value) -> int | None:
-    """`--option channels=1|3` (a string from the command line, an int from config.json)."""
-    if value in (None, "", "auto"):
-        return None
-    if str(value) not in ("1", "3"):
-        raise DlfError(f"--option channels={value}: expected 1, 3 or auto")
-    return int(value)
 
 
 @contextmanager

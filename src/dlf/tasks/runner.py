@@ -9,8 +9,10 @@ import shutil
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -21,9 +23,13 @@ from dlf.core.killpoint import kill_point
 from dlf.core.paths import dlf_home
 from dlf.core.seed import seed_everything
 from dlf.core.version import __version__
+from dlf.data.loaders import DataLoaders
+from dlf.data.resident import ArrayLoader
 from dlf.models.summary import min_input_size, total_stride
 from dlf.report.html import write_run_report
-from dlf.tasks.base import Parts, Task, TrainConfig
+from dlf.tasks.base import Context, Data, Parts, Task, TrainConfig
+from dlf.tasks.common import array_loaders
+from dlf.tasks.options import options_dict, parse_options
 from dlf.train.callbacks import CancelFitException, Checkpoint, CSVLogger, NanGuard
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
@@ -249,6 +255,42 @@ def check_trainable(parts: Parts, cfg: TrainConfig, log) -> None:
         )
 
 
+@dataclass
+class Training:
+    """What the driver composed from a task's parts for training."""
+
+    ctx: Context
+    train: Data
+    valid_idx: np.ndarray
+    parts: Parts
+    callbacks: list
+
+
+def context(task: Task, cfg: TrainConfig, data: Path, log, fitted: dict | None = None) -> Context:
+    """The settings every part reads, with the task's options parsed by their types."""
+    opts = parse_options(task.Options, cfg.options, task.name)
+    return Context(cfg=cfg, opts=opts, fitted=dict(fitted or {}), data=Path(data), log=log)
+
+
+def build_training(task: Task, cfg: TrainConfig, data: Path, log) -> Training:
+    """read -> columns -> facts -> split -> sampler -> loaders -> model, loss, metrics: the same
+    composition for every task (the order also fixes the random draws, so runs repeat)."""
+    ctx = context(task, cfg, data, log)
+    train = task.data(ctx, "train")
+    ctx = dataclasses.replace(ctx, fitted=task.fit_facts(ctx, train))
+    train_idx, valid_idx = task.split(ctx, train)
+    sampler, callbacks = task.sampler(ctx, train, train_idx)
+    train_dl, valid_dl = array_loaders(train.columns, train_idx, valid_idx, cfg.bs, sampler)
+    dls = DataLoaders(train_dl, valid_dl, batch_tfms=task.transforms(ctx))
+    parts = Parts(dls, task.model(ctx), task.loss(ctx), task.metrics(ctx), task.metric_name)
+    return Training(ctx, train, np.asarray(valid_idx), parts, callbacks)
+
+
+def validation_predictions(task: Task, ctx: Context, learn: Learner) -> tuple:
+    """The one inference loop on the validation set, with the run's TTA and precision."""
+    return learn.get_preds(act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense)
+
+
 def environment(learn: Learner | None = None) -> dict:
     env = {
         "dlf": __version__,
@@ -269,8 +311,9 @@ class StopOnInterrupt:
 
     order = 85  # after Checkpoint's own after_batch
 
-    def __init__(self, checkpoint: Checkpoint, run: Path, log) -> None:
+    def __init__(self, checkpoint: Checkpoint, run: Path, log, task_name: str) -> None:
         self.checkpoint, self.run, self.log, self.hit = checkpoint, run, log, False
+        self.task_name = task_name
         self.previous = None  # the SIGINT handler to put back
 
     def before_fit(self, learn) -> None:
@@ -299,7 +342,7 @@ class StopOnInterrupt:
         signal.signal(signal.SIGINT, self.previous)
         if self.hit:
             self.log(
-                f"interrupted: checkpoint saved; continue with: dlf train {learn.task_name} --out {self.run} --resume"
+                f"interrupted: checkpoint saved; continue with: dlf train {self.task_name} --out {self.run} --resume"
             )
 
 
@@ -313,6 +356,8 @@ def train(
     saved = None
     if mode in ("resume", "restart"):  # checked before anything is written, the log included
         saved = TrainConfig(**json.loads((run / "config.json").read_text())["config"])
+        given = options_dict(parse_options(task.Options, cfg.options, task.name))
+        cfg.options = {k: given[k] for k in cfg.options}  # compared by value, not by spelling
         refuse_changed_settings(run, cfg, saved, has_checkpoint=resuming)
     log = RunLog(run / "log.txt", quiet=quiet)
     stop = None
@@ -330,6 +375,8 @@ def train(
         else:
             cfg.fill_defaults(task.defaults)
             cfg.out = str(run)
+            # typed and complete in config.json: "1" from the command line is saved as 1
+            cfg.options = options_dict(parse_options(task.Options, cfg.options, task.name))
         device = resolve_device(cfg.device)  # a missing GPU is an error now, not after the data
         data = Path(cfg.data) if cfg.data else default_data(task, log)
         if not data.is_dir():
@@ -343,15 +390,15 @@ def train(
         wrote_config = True
 
         seed_everything(cfg.seed)
-        parts = task.build(cfg, data, log)
+        built = build_training(task, cfg, data, log)
+        ctx, parts = built.ctx, built.parts
         check_trainable(parts, cfg, log)
         parts.dls.to(device)
         checkpoint = Checkpoint(run, every_steps=cfg.checkpoint_every)
-        stop = StopOnInterrupt(checkpoint, run, log)
+        stop = StopOnInterrupt(checkpoint, run, log, task.name)
         cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
-                        cbs=[*cbs, *task.extra_callbacks(cfg)], logger=log)  # fmt: skip
-        learn.task_name = task.name
+                        cbs=[*cbs, *built.callbacks], logger=log)  # fmt: skip
         if resuming:
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
         learn.fit_one_cycle(cfg.epochs, cfg.lr)
@@ -361,11 +408,16 @@ def train(
             )
 
         kill_point("before_postprocess", learn)  # test hooks; see dlf.core.killpoint
-        post = task.fit_postprocess(learn, cfg)
-        score = task.final_score(learn, cfg, post)
+        preds, *targets = validation_predictions(task, ctx, learn)
+        target = targets[0] if len(targets) == 1 else tuple(targets)
+        post = task.fit_postprocess(ctx, preds, target)
+        if post:
+            post = {**post, "tta": cfg.tta}  # the TTA the settings were fitted with
+        score = task.score(ctx, preds, target, post)
         save_weights(learn.model, run / "model.safetensors")
         result = {
             "config": dataclasses.asdict(cfg),
+            "fitted": ctx.fitted,
             "postprocess": post,
             "valid": {task.metric_name: score},
         }
@@ -384,7 +436,7 @@ def train(
             losses=rec.losses,
             stats=rec.stats,
             final={task.metric_name: score},
-            **task.report_extras(learn, cfg, post),
+            **task.report(ctx, built.train, built.valid_idx, preds, target, post),
         )
         if rec.stats:
             speed = sorted(s["items_per_second"] for s in rec.stats)[len(rec.stats) // 2]
@@ -395,7 +447,8 @@ def train(
         log(f"run folder: {run} (report: {run / 'report.html'})")
         # Post-processing fitted on the validation images flatters them; say so, since
         # `dlf evaluate` on held-out labels will print a lower, honest figure.
-        fitted = f" ({', '.join(post)} fitted on these same images: optimistic)" if post else ""
+        fit = [k for k in post if k != "tta"]
+        fitted = f" ({', '.join(fit)} fitted on these same images: optimistic)" if fit else ""
         log(f"validation {task.metric_name} {score:.6f}{fitted}")
         return result
     except Exception as e:
@@ -411,7 +464,8 @@ def train(
         log.close()
 
 
-def load_run(task: Task, run: Path) -> tuple[TrainConfig, dict, torch.nn.Module]:
+def load_run(task: Task, run: Path) -> tuple[TrainConfig, dict, dict]:
+    """A finished run's settings, fitted facts and post-processing."""
     run = Path(run)
     cfg_path = run / "config.json"
     if not cfg_path.is_file():
@@ -419,16 +473,14 @@ def load_run(task: Task, run: Path) -> tuple[TrainConfig, dict, torch.nn.Module]
             f"{run}: not a run folder (no config.json); pass the --out folder of `dlf train`"
         )
     saved = json.loads(cfg_path.read_text())
-    cfg = TrainConfig(**saved["config"])
+    cfg = TrainConfig(**saved["config"]).fill_defaults(task.defaults)
     if cfg.task != task.name:
         raise DlfError(f"{run}: this run trained task {cfg.task!r}, not {task.name!r}")
     if "postprocess" not in saved:
         raise DlfError(
             f"{run}: the run did not finish; resume it with: dlf train {task.name} --out {run} --resume"
         )
-    model = task.build_model(cfg)
-    load_weights(model, run / "model.safetensors")
-    return cfg, saved["postprocess"], model
+    return cfg, saved.get("fitted", {}), saved["postprocess"]
 
 
 def predict(
@@ -436,21 +488,42 @@ def predict(
     run: Path,
     data: Path | None,
     out: Path | None,
-    tta: int = 1,
+    tta: int | None = None,
     device: str | None = None,
 ) -> Path:
-    """Write the submission; on `device` (default auto: predicting need not happen on the
-    machine, or the device, the run trained on)."""
-    cfg, post, model = load_run(task, run)
+    """Write the submission from the run folder alone: the test split through the same
+    columns and transforms as validation, the one inference loop under the run's precision,
+    with the TTA the post-processing was fitted with, on `device` (default auto)."""
+    run = Path(run)
+    cfg, fitted, post = load_run(task, run)
+    fitted_tta = post.get("tta", cfg.tta) if post else None
+    if tta is not None and fitted_tta is not None and tta != fitted_tta:
+        raise DlfError(
+            f"{run}: its post-processing ({', '.join(k for k in post if k != 'tta')}) was fitted "
+            f"on validation predictions with --tta {fitted_tta}; predict with --tta {fitted_tta} "
+            f"(or leave it out), or train again with --tta {tta}"
+        )
+    cfg.tta = tta or fitted_tta or cfg.tta
     cfg.device = device or "auto"
-    model = model.to(resolve_device(cfg.device))  # the task predicts on the model's device
+    dev = resolve_device(cfg.device)
     log = RunLog(None)
     data = Path(data or cfg.data)
     if not data.is_dir():
         raise DlfError(f"{data}: data folder not found; pass --data DIR")
-    out = Path(out or Path(run) / "submission.csv")
-    path = task.predict(model, cfg, post, data, out, tta, log)
-    log(f"submission written: {path}")
+    out = Path(out or run / "submission.csv")
+    ctx = context(task, cfg, data, log, fitted)
+    test = task.data(ctx, "test")
+    model = task.model(ctx)
+    load_weights(model, run / "model.safetensors")
+    loader = ArrayLoader(test.columns, np.arange(len(test)), bs=cfg.bs * 2)
+    dls = DataLoaders(loader, loader, batch_tfms=task.transforms(ctx), device=dev)
+    learn = Learner(
+        model, dls, loss_func=None, precision=cfg.precision, default_cbs=False, logger=log
+    )
+    preds, *_ = learn.get_preds(dls.valid, act=task.activation(ctx), tta=cfg.tta, dense=task.dense)
+    path = task.write(ctx, test, preds, post, out)
+    log(f"submission written: {path} ({len(test)} test items, {cfg.tta} TTA pass(es), "
+        f"{learn.precision.name})")  # fmt: skip
     return path
 
 
@@ -491,7 +564,7 @@ def lr_find(task: Task, cfg: TrainConfig, out_png: Path, **sweep) -> Suggestions
             f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)"
         )
     seed_everything(cfg.seed)
-    parts = task.build(cfg, data, log)
+    parts = build_training(task, cfg, data, log).parts
     learn = Learner(parts.model, parts.dls, parts.loss_func, precision=cfg.precision, logger=log)
     sug = learn.lr_find(show_plot=False, **sweep)
     f = learn.lr_finder

@@ -6,25 +6,25 @@ metric (smooth L1 on the grade; quadratic weighted kappa with grade thresholds f
 validation), predict (dihedral TTA, the run's thresholds, submission.csv in test.csv order).
 """
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlf.core.errors import DlfError
 from dlf.data.augment import Affine, Dihedral, Lighting, Normalize
-from dlf.data.loaders import DataLoaders
 from dlf.data.resident import array_column, image_column
 from dlf.data.splits import stratified_kfold_splitter
 from dlf.models import create_model
 from dlf.tasks.aptos.files import paired_labels, read_test, read_train, write_submission
 from dlf.tasks.aptos.preprocess import load_fundus
 from dlf.tasks.aptos.synth import synth_aptos
-from dlf.tasks.base import Parts, Task, TrainConfig
-from dlf.tasks.common import array_loaders, build_cache, predict_images
+from dlf.tasks.base import Context, Data, Task
+from dlf.tasks.common import build_cache
 from dlf.train.metrics import QWK, confusion_matrix, quadratic_weighted_kappa, regression_to_class
 
 GRADES = 5
@@ -74,22 +74,50 @@ def fit_thresholds(
     return t
 
 
+@dataclass
+class AptosOptions:
+    """`--option` settings of the APTOS task."""
+
+    head: Literal["regression", "classification"] = "regression"
+    ben_graham: bool = False  # Ben Graham's local-average colour subtraction after the crop
+    pretrained: str | None = None  # a weights file for the backbone (never a download)
+
+
 class AptosTask(Task):
     name = "aptos"
     metric_name = "qwk"
-    defaults = {"epochs": 12, "arch": "resnet18", "size": 128, "bs": 32, "lr": 1e-3}
+    defaults = {"epochs": 12, "arch": "resnet18", "size": 128, "bs": 32, "lr": 1e-3, "tta": 2}
     synth_n = 600
+    Options = AptosOptions
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         folder.rmdir()  # synth_aptos wants to create the folder itself
         synth_aptos(folder, n=n, n_test=max(20, n // 4), seed=seed)
 
-    # -- data -----------------------------------------------------------------------------
-    def _reader(self, cfg: TrainConfig):
-        ben = str(cfg.options.get("ben_graham", "0")).lower() in ("1", "true", "yes")
-        return partial(load_fundus, size=cfg.size, ben_graham=ben), f"fundus-crop ben_graham={ben}"
+    # -- read and data ---------------------------------------------------------------------
+    def data(self, ctx: Context, split: str) -> Data:
+        cfg, ben = ctx.cfg, ctx.opts.ben_graham
+        items = read_train(ctx.data) if split == "train" else read_test(ctx.data)
+        reader = partial(load_fundus, size=cfg.size, ben_graham=ben)
+        cache = build_cache([it.path for it in items], ctx.data, split, cfg.size, reader,
+                            f"fundus-crop ben_graham={ben}", ctx.log)  # fmt: skip
+        columns = [image_column(cache.array)]
+        grades = None
+        if split == "train":
+            grades = np.array([it.diagnosis for it in items])
+            regression = ctx.opts.head == "regression"
+            columns.append(array_column(grades.astype(np.float32 if regression else np.int64)))
+        return Data(columns, [it.id_code for it in items], strata=grades, images=cache.array)
 
-    def _tfms(self, cfg: TrainConfig) -> list:
+    def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
+        train_idx, valid_idx = stratified_kfold_splitter(train.strata, k=5, fold=0,
+                                                         seed=ctx.cfg.seed)(train.ids)  # fmt: skip
+        ctx.log(
+            f"{len(train_idx)} training and {len(valid_idx)} validation images (stratified by grade)"
+        )
+        return train_idx, valid_idx
+
+    def transforms(self, ctx: Context) -> list:
         kinds = ("image", "other")
         return [
             Dihedral(kinds=kinds),  # a fundus has no up or left
@@ -98,56 +126,40 @@ class AptosTask(Task):
             Normalize(kinds=kinds),
         ]
 
-    def build(self, cfg: TrainConfig, data: Path, log) -> Parts:
-        items = read_train(data)
-        grades = np.array([it.diagnosis for it in items])
-        reader, recipe = self._reader(cfg)
-        cache = build_cache([it.path for it in items], data, "train", cfg.size, reader, recipe, log)
-        train_idx, valid_idx = stratified_kfold_splitter(grades, k=5, fold=0, seed=cfg.seed)(items)
-        log(
-            f"{len(train_idx)} training and {len(valid_idx)} validation images (stratified by grade)"
-        )
-        head = cfg.options.get("head", "regression")
-        targets = grades.astype(np.float32 if head == "regression" else np.int64)
-        columns = [image_column(cache.array), array_column(targets)]
-        train, valid = array_loaders(columns, train_idx, valid_idx, cfg.bs)
-        dls = DataLoaders(train, valid, batch_tfms=self._tfms(cfg))
-        self.valid_idx, self.images, self.grades = valid_idx, cache.array, grades
-        loss = grade_loss if head == "regression" else class_loss
-        return Parts(dls, self.build_model(cfg), loss, [QWK(GRADES)], "qwk")
+    # -- model, loss, metric ---------------------------------------------------------------
+    def model(self, ctx: Context) -> nn.Module:
+        regression = ctx.opts.head == "regression"
+        return create_model(ctx.cfg.arch, num_classes=1 if regression else GRADES,
+                            pretrained=ctx.opts.pretrained)  # fmt: skip
 
-    def build_model(self, cfg: TrainConfig) -> nn.Module:
-        head = cfg.options.get("head", "regression")
-        if head not in ("regression", "classification"):
-            raise DlfError(f"--option head={head}: choose regression or classification")
-        return create_model(
-            cfg.arch,
-            num_classes=1 if head == "regression" else GRADES,
-            pretrained=cfg.options.get("pretrained"),
-        )
+    def loss(self, ctx: Context):
+        return grade_loss if ctx.opts.head == "regression" else class_loss
 
-    # -- metric and post-processing --------------------------------------------------------
-    def fit_postprocess(self, learn, cfg: TrainConfig) -> dict:
-        preds, targets = learn.get_preds()
-        scores = to_score(preds)
-        self.valid_scores, self.valid_grades = scores, targets.long()
-        thresholds = fit_thresholds(scores, targets.long())
-        learn.log(f"grade thresholds fitted on validation: {', '.join(f'{t:.3f}' for t in thresholds)} "
-                  f"(QWK {kappa(scores, targets, DEFAULT_THRESHOLDS):.4f} with 0.5, 1.5, 2.5, 3.5)")  # fmt: skip
+    def metrics(self, ctx: Context) -> list:
+        return [QWK(GRADES)]
+
+    def activation(self, ctx: Context):
+        return to_score  # one number per image on the grade scale, for either head
+
+    # -- post-processing and the metric ----------------------------------------------------
+    def fit_postprocess(self, ctx: Context, scores: torch.Tensor, grades: torch.Tensor) -> dict:
+        thresholds = fit_thresholds(scores, grades.long())
+        ctx.log(f"grade thresholds fitted on validation: {', '.join(f'{t:.3f}' for t in thresholds)} "
+                f"(QWK {kappa(scores, grades, DEFAULT_THRESHOLDS):.4f} with 0.5, 1.5, 2.5, 3.5)")  # fmt: skip
         return {"thresholds": thresholds}
 
-    def final_score(self, learn, cfg: TrainConfig, post: dict) -> float:
-        return kappa(self.valid_scores, self.valid_grades, post["thresholds"])
+    def score(self, ctx: Context, scores, grades, post: dict) -> float:
+        return kappa(scores, grades.long(), post["thresholds"])
 
-    def report_extras(self, learn, cfg: TrainConfig, post: dict) -> dict:
-        pred = regression_to_class(self.valid_scores, GRADES, post["thresholds"]).long()
-        true = self.valid_grades
+    def report(self, ctx: Context, train: Data, valid_idx, scores, grades, post: dict) -> dict:
+        pred = regression_to_class(scores, GRADES, post["thresholds"]).long()
+        true = grades.long()
         confusion = confusion_matrix(true, pred, GRADES)
-        worst = torch.argsort((self.valid_scores - true.float()).abs(), descending=True)[:18]
+        worst = torch.argsort((scores - true.float()).abs(), descending=True)[:18]
         samples = []
         for j in worst.tolist():
-            img = self.images[self.valid_idx[j]]
-            samples.append({"image": np.asarray(img), "title": f"true {int(true[j])} / pred {int(pred[j])} ({float(self.valid_scores[j]):.2f})",
+            img = train.images[valid_idx[j]]
+            samples.append({"image": np.asarray(img), "title": f"true {int(true[j])} / pred {int(pred[j])} ({float(scores[j]):.2f})",
                             "bad": int(true[j]) != int(pred[j])})  # fmt: skip
         return {
             "confusion": confusion.numpy(),
@@ -155,19 +167,12 @@ class AptosTask(Task):
             "samples": samples,
         }
 
-    # -- predict and write -----------------------------------------------------------------
-    def predict(
-        self, model: nn.Module, cfg: TrainConfig, post: dict, data: Path, out: Path, tta: int, log
-    ) -> Path:
-        items = read_test(data)
-        reader, recipe = self._reader(cfg)
-        cache = build_cache([it.path for it in items], data, "test", cfg.size, reader, recipe, log)
-        normalize = [t for t in self._tfms(cfg) if not getattr(t, "train_only", False)]
-        outs = predict_images(model, cache.array, normalize, bs=cfg.bs * 2, tta=tta)
-        grades = regression_to_class(to_score(outs), GRADES, post["thresholds"]).long().tolist()
-        write_submission(out, [it.id_code for it in items], grades)
+    # -- write the submission --------------------------------------------------------------
+    def write(self, ctx: Context, test: Data, scores, post: dict, out: Path) -> Path:
+        grades = regression_to_class(scores, GRADES, post["thresholds"]).long().tolist()
+        write_submission(out, test.ids, grades)
         counts = np.bincount(grades, minlength=GRADES).tolist()
-        log(f"{len(items)} test images graded with {tta} TTA pass(es); grades 0-4: {counts}")
+        ctx.log(f"{len(test)} test images graded; grades 0-4: {counts}")
         return out
 
     def evaluate(self, truth: Path, pred: Path) -> float:

@@ -8,6 +8,7 @@ competition's per-image Dice, with a post-processing fitted on validation), pred
 TTA, probabilities upsampled to 1024, post-processing, RLE submission).
 """
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +19,11 @@ from torch import nn
 
 from dlf.data.augment import Affine, Flip, Lighting, Normalize
 from dlf.data.cache import ImageCache
-from dlf.data.loaders import DataLoaders
 from dlf.data.resident import image_column, mask_column
 from dlf.data.splits import stratified_kfold_splitter
 from dlf.models import create_model
-from dlf.tasks.base import Parts, Task, TrainConfig
-from dlf.tasks.common import array_loaders, cache_folder, predict_images
+from dlf.tasks.base import Context, Data, Task
+from dlf.tasks.common import cache_folder
 from dlf.tasks.siim.files import (
     find_dicoms,
     match_dicoms,
@@ -108,136 +108,128 @@ def _presize_mask(rles: list[str], size: int) -> np.ndarray:
     )
 
 
+@dataclass
+class SiimOptions:
+    """`--option` settings of the SIIM task."""
+
+    pos_share_start: float = 0.5  # share of positive images in the first epoch's batches
+    pos_share_end: float | None = None  # in the last epoch (None: the training set's share)
+    pretrained: str | None = None  # a weights file for the encoder (never a download)
+
+
 class SiimTask(Task):
     name = "siim"
     metric_name = "dice"
-    defaults = {"epochs": 16, "arch": "unet_resnet34", "size": 256, "bs": 16, "lr": 1e-3}
+    defaults = {"epochs": 16, "arch": "unet_resnet34", "size": 256, "bs": 16, "lr": 1e-3, "tta": 2}
     synth_n = 240
+    Options = SiimOptions
+    dense = True
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         folder.rmdir()
         synth_siim(folder, n=n, n_test=max(10, n // 5), seed=seed)
 
-    def _tfms(self, train: bool) -> list:
+    # -- read and data ---------------------------------------------------------------------
+    def data(self, ctx: Context, split: str) -> Data:
+        size = ctx.cfg.size
+        if split == "train":
+            csv = ctx.data / "train-rle.csv"
+            labels = read_train_rle(csv)
+            ids = list(labels)
+            paths = match_dicoms(ids, find_dicoms(ctx.data / "dicom-images-train"), csv)
+        else:
+            dicoms = find_dicoms(ctx.data / "dicom-images-test")
+            ids = sorted(dicoms)
+            paths = [dicoms[i] for i in ids]
+        folder = cache_folder(ctx.data, split, size, "dicom")
+        ctx.log(f"decoded-image cache for {len(paths)} {split} radiographs at {size}px: {folder}")
+        images = ImageCache.build(paths, size, folder=folder, reader=read_radiograph, channels=1,
+                                  recipe="dicom", progress=False).array  # fmt: skip
+        if split != "train":
+            return Data([image_column(images)], ids, images=images)
+        masks = np.stack([_presize_mask(labels[i], size) for i in ids]).astype(np.uint8)[..., None]
+        positive = masks.reshape(len(ids), -1).any(1)
+        return Data([image_column(images), mask_column(masks)], ids, strata=positive.astype(int),
+                    images=images, extra={"masks": masks})  # fmt: skip
+
+    def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
+        train_idx, valid_idx = stratified_kfold_splitter(train.strata, k=5, fold=0,
+                                                         seed=ctx.cfg.seed)(train.ids)  # fmt: skip
+        ctx.log(f"{len(train_idx)} training, {len(valid_idx)} validation images; "
+                f"{train.strata.mean():.0%} with pneumothorax")  # fmt: skip
+        return train_idx, valid_idx
+
+    def sampler(self, ctx: Context, train: Data, train_idx) -> tuple:
+        positive = train.strata[train_idx].astype(bool)
+        sampler = PositiveShareSampler(positive)
+        end = ctx.opts.pos_share_end
+        anneal = AnnealPositiveShare(sampler, ctx.opts.pos_share_start,
+                                     positive.mean() if end is None else end)  # fmt: skip
+        return sampler, [anneal]
+
+    def transforms(self, ctx: Context) -> list:
         norm = Normalize(mean=(0.5,), std=(0.25,), kinds=KINDS)
-        if not train:
-            return [norm]
         return [Flip(kinds=KINDS), Affine(rotate=10, zoom=(1.0, 1.1), translate=0.05, p=0.6, pad="zeros", kinds=KINDS),
                 Lighting(brightness=0.15, contrast=0.15, kinds=KINDS), norm]  # fmt: skip
 
-    def _images(self, paths, data: Path, split: str, size: int, log) -> np.ndarray:
-        folder = cache_folder(data, split, size, "dicom")
-        log(f"decoded-image cache for {len(paths)} {split} radiographs at {size}px: {folder}")
-        return ImageCache.build(
-            list(paths),
-            size,
-            folder=folder,
-            reader=read_radiograph,
-            channels=1,
-            recipe="dicom",
-            progress=False,
-        ).array
+    # -- model, loss, metric ---------------------------------------------------------------
+    def model(self, ctx: Context) -> nn.Module:
+        return create_model(ctx.cfg.arch, num_classes=1, in_chans=1, pretrained=ctx.opts.pretrained)
 
-    def build(self, cfg: TrainConfig, data: Path, log) -> Parts:
-        csv = data / "train-rle.csv"
-        labels = read_train_rle(csv)
-        ids = list(labels)
-        paths = match_dicoms(ids, find_dicoms(data / "dicom-images-train"), csv)
-        images = self._images(paths, data, "train", cfg.size, log)
-        masks = np.stack([_presize_mask(labels[i], cfg.size) for i in ids]).astype(np.uint8)[
-            ..., None
-        ]
-        positive = masks.reshape(len(ids), -1).any(1)
-        train_idx, valid_idx = stratified_kfold_splitter(
-            positive.astype(int), k=5, fold=0, seed=cfg.seed
-        )(ids)
-        log(
-            f"{len(train_idx)} training, {len(valid_idx)} validation images; {positive.mean():.0%} with pneumothorax"
-        )
-        sampler = PositiveShareSampler(positive[train_idx])
-        start = float(cfg.options.get("pos_share_start", 0.5))
-        end = float(cfg.options.get("pos_share_end", positive[train_idx].mean()))
-        self.anneal = AnnealPositiveShare(sampler, start, end)
-        columns = [image_column(images), mask_column(masks)]
-        train, valid = array_loaders(columns, train_idx, valid_idx, cfg.bs, sampler=sampler)
-        dls = DataLoaders(train, valid, batch_tfms=self._tfms(True))
-        self.valid_images, self.valid_masks = (
-            images[valid_idx],
-            torch.from_numpy(masks[valid_idx, ..., 0]).bool(),
-        )
-        return Parts(dls, self.build_model(cfg), SegLoss(), [Dice()], "dice")
+    def loss(self, ctx: Context):
+        return SegLoss()
 
-    def extra_callbacks(self, cfg: TrainConfig) -> list:
-        return [self.anneal]
+    def metrics(self, ctx: Context) -> list:
+        return [Dice()]
 
-    def build_model(self, cfg: TrainConfig) -> nn.Module:
-        return create_model(
-            cfg.arch, num_classes=1, in_chans=1, pretrained=cfg.options.get("pretrained")
-        )
+    def activation(self, ctx: Context):
+        return lambda out: torch.sigmoid(out[:, 0].float())  # N x H x W probabilities
 
-    def _valid_probs(self, learn) -> torch.Tensor:
-        preds, _ = learn.get_preds()
-        return torch.sigmoid(preds[:, 0].float())
-
-    def fit_postprocess(self, learn, cfg: TrainConfig) -> dict:
-        self.probs = self._valid_probs(learn)
-        post, dice = fit_postprocess(self.probs, self.valid_masks, cfg.size)
-        empty = float(
-            dice_per_image(
-                torch.zeros_like(self.valid_masks)[:, None], self.valid_masks[:, None]
-            ).mean()
-        )
-        learn.log(
-            f"post-processing fitted on validation: {post}: dice {dice:.4f} (all-empty masks score {empty:.4f})"
-        )
+    # -- post-processing and the metric ----------------------------------------------------
+    def fit_postprocess(self, ctx: Context, probs: torch.Tensor, masks: torch.Tensor) -> dict:
+        masks = masks.bool()
+        post, dice = fit_postprocess(probs, masks, ctx.cfg.size)
+        empty = float(dice_per_image(torch.zeros_like(masks)[:, None], masks[:, None]).mean())
+        ctx.log(f"post-processing fitted on validation: {post}: dice {dice:.4f} (all-empty masks score {empty:.4f})")  # fmt: skip
         return post
 
-    def final_score(self, learn, cfg: TrainConfig, post: dict) -> float:
-        pred = apply_postprocess(self.probs, post, cfg.size)
-        per_image = dice_per_image(pred[:, None], self.valid_masks[:, None])[:, 0]
-        positive = self.valid_masks.flatten(1).any(1)
-        learn.log(f"validation dice {per_image.mean():.4f}: on images with pneumothorax {per_image[positive].mean():.4f}, "
-                  f"without {per_image[~positive].mean():.4f}")  # fmt: skip
-        self.pred_masks, self.per_image = pred, per_image
+    def _per_image(self, ctx: Context, probs, masks, post: dict) -> tuple:
+        pred = apply_postprocess(probs, post, ctx.cfg.size)
+        return pred, dice_per_image(pred[:, None], masks.bool()[:, None])[:, 0]
+
+    def score(self, ctx: Context, probs, masks, post: dict) -> float:
+        _, per_image = self._per_image(ctx, probs, masks, post)
+        positive = masks.flatten(1).any(1)
+        ctx.log(f"validation dice {per_image.mean():.4f}: on images with pneumothorax {per_image[positive].mean():.4f}, "
+                f"without {per_image[~positive].mean():.4f}")  # fmt: skip
         return float(per_image.mean())
 
-    def report_extras(self, learn, cfg: TrainConfig, post: dict) -> dict:
-        positive = self.valid_masks.flatten(1).any(1)
-        confusion = confusion_matrix(positive, self.pred_masks.flatten(1).any(1), 2).numpy()
-        worst = torch.argsort(self.per_image)[:12].tolist()
-        samples = [{"image": self.valid_images[j][..., 0], "mask": self.valid_masks[j].numpy(), "pred_mask": self.pred_masks[j].numpy(),
-                    "title": f"dice {float(self.per_image[j]):.2f}", "bad": float(self.per_image[j]) < 0.5} for j in worst]  # fmt: skip
+    def report(self, ctx: Context, train: Data, valid_idx, probs, masks, post: dict) -> dict:
+        pred, per_image = self._per_image(ctx, probs, masks, post)
+        masks = masks.bool()
+        positive = masks.flatten(1).any(1)
+        confusion = confusion_matrix(positive, pred.flatten(1).any(1), 2).numpy()
+        worst = torch.argsort(per_image)[:12].tolist()
+        images = train.images[valid_idx]
+        samples = [{"image": images[j][..., 0], "mask": masks[j].numpy(), "pred_mask": pred[j].numpy(),
+                    "title": f"dice {float(per_image[j]):.2f}", "bad": float(per_image[j]) < 0.5} for j in worst]  # fmt: skip
         return {
             "confusion": confusion,
             "labels": ["no pneumothorax", "pneumothorax"],
             "samples": samples,
         }
 
-    def predict(
-        self, model: nn.Module, cfg: TrainConfig, post: dict, data: Path, out: Path, tta: int, log
-    ) -> Path:
-        dicoms = find_dicoms(data / "dicom-images-test")
-        ids = sorted(dicoms)
-        images = self._images([dicoms[i] for i in ids], data, "test", cfg.size, log)
-        probs = predict_images(
-            model,
-            images,
-            self._tfms(False),
-            bs=cfg.bs * 2,
-            tta=min(tta, 4),
-            dense=True,
-            act=torch.sigmoid,
-        )
+    # -- write the submission --------------------------------------------------------------
+    def write(self, ctx: Context, test: Data, probs, post: dict, out: Path) -> Path:
         rows = []
-        for image_id, p in zip(ids, probs):
-            full = F.interpolate(p[None], size=(FULL, FULL), mode="bilinear", align_corners=False)[
-                0, 0
-            ]
+        for image_id, p in zip(test.ids, probs):
+            full = F.interpolate(p[None, None], size=(FULL, FULL), mode="bilinear",
+                                 align_corners=False)[0, 0]  # fmt: skip
             mask = apply_postprocess(full[None], post, FULL)[0]
             rows.append((image_id, rle_encode(mask.numpy())))
         write_submission(out, rows)
-        log(
-            f"{len(ids)} test images; {sum(r != '-1' for _, r in rows)} with a predicted pneumothorax"
+        ctx.log(
+            f"{len(test)} test images; {sum(r != '-1' for _, r in rows)} with a predicted pneumothorax"
         )
         return out
 
