@@ -51,9 +51,7 @@ class Checkpoint(Callback):
             "opt": learn.opt.state_dict(),
             "scaler": learn.scaler.state_dict() if learn.scaler is not None else None,
             # gradients summed so far when a step is being accumulated (none after a step)
-            "grads": {
-                k: p.grad for k, p in learn.model.named_parameters() if p.grad is not None
-            },
+            "grads": {k: p.grad for k, p in learn.model.named_parameters() if p.grad is not None},
             "epoch": learn.epoch,
             "iter": iters_done,
             "n_iter": len(learn.dls.train),
