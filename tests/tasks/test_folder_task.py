@@ -8,15 +8,19 @@ import csv
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 import dlf
 from dlf.cli import main
+from dlf.core.hardware import resolve_precision
 from dlf.core.seed import seed_everything
 from dlf.data import ImageDataLoaders
 from dlf.models import create_model
+from dlf.tasks.base import TrainConfig
 from dlf.tasks.folder import FolderTask
 from dlf.train.checkpoint import load_weights
 
@@ -72,7 +76,7 @@ def test_cli_takes_flat_layout_forced_channels_and_reports_errors(tmp_path, caps
     saved = json.loads((run / "config.json").read_text())["config"]["options"]
     assert saved["channels"] == 1 and saved["vocab"] == ["circle", "square", "triangle"]
     assert len(saved["normalize"]["mean"]) == 1
-    model = FolderTask().build_model(dlf.tasks.base.TrainConfig(**json.loads(
+    model = FolderTask().build_model(TrainConfig(**json.loads(
         (run / "config.json").read_text())["config"]))  # fmt: skip
     load_weights(model, run / "model.safetensors")  # a 1-channel stem was trained and saved
     # the report shows the misclassified validation images (a near-untrained model: some)
@@ -83,6 +87,18 @@ def test_cli_takes_flat_layout_forced_channels_and_reports_errors(tmp_path, caps
     assert len(err) == 1 and "channels=2" in err[0] and "expected 1, 3" in err[0]
 
 
+class Spy(nn.Module):
+    """Records what prediction feeds the model; answers class 0 for everything."""
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        self.n, self.inputs = n_classes, []
+
+    def forward(self, x):
+        self.inputs.append(x.float())
+        return torch.zeros(len(x), self.n)
+
+
 def test_a_run_folder_predicts_without_its_training_data(tmp_path, capsys, monkeypatch):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     work.mkdir(), elsewhere.mkdir()
@@ -90,21 +106,31 @@ def test_a_run_folder_predicts_without_its_training_data(tmp_path, capsys, monke
     monkeypatch.chdir(work)  # the run saves the relative data path "shapes"
     assert _train("shapes", "run") == 0
     tests = sorted((work / "shapes" / "test").iterdir())
-    # reference: what the training-time loaders feed the model for each test file
-    cfg = dlf.tasks.base.TrainConfig(
-        **json.loads((work / "run" / "config.json").read_text())["config"]
-    )
+    # reference: the training-time loaders' encoding of each test file, and the model on it
+    cfg = TrainConfig(**json.loads((work / "run" / "config.json").read_text())["config"])
     dls = ImageDataLoaders.from_folder(work / "shapes", size=16, bs=8, seed=0, progress=False)
+    want_x = dls.test_batch(tests)[0]
     model = FolderTask().build_model(cfg)
     load_weights(model, work / "run" / "model.safetensors")
-    with torch.no_grad():
-        want = model.eval()(dls.test_batch(tests)[0]).argmax(-1).tolist()
-    want = {f.name: cfg.options["vocab"][k] for f, k in zip(tests, want)}
+    precision = resolve_precision("auto", torch.device("cpu"))  # as `dlf predict` runs it
+    with (
+        torch.no_grad(),
+        torch.autocast(
+            "cpu", precision.autocast_dtype or torch.bfloat16, enabled=precision.autocast
+        ),
+    ):
+        labels = model.eval()(want_x).argmax(-1).tolist()  # the 15 files: one batch, as there
+    want = {f.name: cfg.options["vocab"][k] for f, k in zip(tests, labels)}
 
     new = elsewhere / "new"  # the test images directly in a folder ...
     shutil.copytree(work / "shapes" / "test", new)
     shutil.rmtree(work / "shapes")  # ... and the training data gone
     monkeypatch.chdir(elsewhere)
+    # exactly the training-time encoding, from the run's saved settings alone
+    spy = Spy(len(cfg.options["vocab"]))
+    FolderTask().predict(spy, cfg, {}, Path("new"), elsewhere / "spy.csv", 1, print)
+    assert torch.allclose(torch.cat(spy.inputs), want_x, atol=1e-6)
+
     run = os.path.relpath(work / "run")
     assert main(["predict", "folder", "--run", run, "--data", "new", "--out", "a.csv"]) == 0
     (elsewhere / "x" / "test").mkdir(parents=True)  # X/test/* when X has a test/ folder

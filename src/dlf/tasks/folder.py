@@ -98,7 +98,7 @@ class FolderTask(Task):
         log(
             f"{len(train_idx)} training and {len(valid_idx)} validation images, "
             f"{dls.channels} channel(s)"
-            + (" (forced)" if channels else " (decided from the images)")
+            + (" (as configured)" if channels else " (decided from the images)")
         )
         self.dls = dls
         return Parts(dls, self.build_model(cfg), F.cross_entropy, [accuracy], "accuracy")
