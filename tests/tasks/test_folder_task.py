@@ -46,8 +46,8 @@ def test_grayscale_digits_train_well_above_chance(tmp_path):
     model = create_model("lenet", num_classes=10, in_chans=dls.channels)
     learn = dlf.Learner(model, dls, dlf.train.cross_entropy, metrics=[dlf.accuracy],
                         precision="fp32")  # fmt: skip
-    learn.fit_one_cycle(8, 5e-3)
-    # chance is 0.1; measured 0.85 (lenet, 240 training scans of 16 px, 8 epochs)
+    learn.fit_one_cycle(5, 5e-3)
+    # chance is 0.1; measured 0.78 (lenet, 240 training scans of 16 px, 5 epochs)
     assert learn.validate()["accuracy"] >= 0.5
 
 
