@@ -12,15 +12,19 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 import dlf
 from dlf.cli import main
+from dlf.core.hardware import resolve_precision
 from dlf.core.seed import seed_everything
 from dlf.data import ImageDataLoaders
 from dlf.models import create_model
+from dlf.tasks.base import TrainConfig
 from dlf.tasks.folder import FolderTask
-from dlf.tasks.runner import context
+from dlf.tasks.runner import context, inference_loaders
 from dlf.train.checkpoint import load_weights
+from dlf.train.learner import Learner
 
 from .digits import write_digits
 
@@ -44,8 +48,8 @@ def test_grayscale_digits_train_well_above_chance(tmp_path):
     model = create_model("lenet", num_classes=10, in_chans=dls.channels)
     learn = dlf.Learner(model, dls, dlf.train.cross_entropy, metrics=[dlf.accuracy],
                         precision="fp32")  # fmt: skip
-    learn.fit_one_cycle(8, 5e-3)
-    # chance is 0.1; measured 0.85 (lenet, 240 training scans of 16 px, 8 epochs)
+    learn.fit_one_cycle(5, 5e-3)
+    # chance is 0.1; measured 0.78 (lenet, 240 training scans of 16 px, 5 epochs)
     assert learn.validate()["accuracy"] >= 0.5
 
 
@@ -86,6 +90,18 @@ def test_cli_takes_flat_layout_forced_channels_and_reports_errors(tmp_path, caps
     assert len(err) == 1 and "channels=2" in err[0] and "choose one of 1, 3" in err[0]
 
 
+class Spy(nn.Module):
+    """Records what prediction feeds the model; answers class 0 for everything."""
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        self.n, self.inputs = n_classes, []
+
+    def forward(self, x):
+        self.inputs.append(x.float())
+        return torch.zeros(len(x), self.n)
+
+
 def test_a_run_folder_predicts_without_its_training_data(tmp_path, capsys, monkeypatch):
     work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
     work.mkdir(), elsewhere.mkdir()
@@ -93,19 +109,34 @@ def test_a_run_folder_predicts_without_its_training_data(tmp_path, capsys, monke
     monkeypatch.chdir(work)  # the run saves the relative data path "shapes"
     assert _train("shapes", "run") == 0
     tests = sorted((work / "shapes" / "test").iterdir())
-    # reference: what the training-time loaders feed the model for each test file
-    vocab = json.loads((work / "run" / "config.json").read_text())["fitted"]["vocab"]
+    # reference: the training-time loaders' encoding of each test file, and the model on it
+    saved = json.loads((work / "run" / "config.json").read_text())
+    cfg, vocab = TrainConfig(**saved["config"]), saved["fitted"]["vocab"]
     dls = ImageDataLoaders.from_folder(work / "shapes", size=16, bs=8, seed=0, progress=False)
+    want_x = dls.test_batch(tests)[0]
     model = _model(work / "run")
     load_weights(model, work / "run" / "model.safetensors")
-    with torch.no_grad():
-        want = model.eval()(dls.test_batch(tests)[0]).argmax(-1).tolist()
-    want = {f.name: vocab[k] for f, k in zip(tests, want)}
+    precision = resolve_precision("auto", torch.device("cpu"))  # as `dlf predict` runs it
+    with (
+        torch.no_grad(),
+        torch.autocast(
+            "cpu", precision.autocast_dtype or torch.bfloat16, enabled=precision.autocast
+        ),
+    ):
+        labels = model.eval()(want_x).argmax(-1).tolist()  # the 15 files: one batch, as there
+    want = {f.name: vocab[k] for f, k in zip(tests, labels)}
 
     new = elsewhere / "new"  # the test images directly in a folder ...
     shutil.copytree(work / "shapes" / "test", new)
     shutil.rmtree(work / "shapes")  # ... and the training data gone
     monkeypatch.chdir(elsewhere)
+    # exactly the training-time encoding, from the run's saved settings alone
+    spy, task = Spy(len(vocab)), FolderTask()
+    ctx = context(task, cfg, Path("new"), print, saved["fitted"])
+    dls = inference_loaders(task, ctx, task.data(ctx, "test"), torch.device("cpu"))
+    Learner(spy, dls, None, precision="fp32", default_cbs=False).get_preds(dls.valid)
+    assert torch.allclose(torch.cat(spy.inputs), want_x, atol=1e-6)
+
     run = os.path.relpath(work / "run")
     assert main(["predict", "folder", "--run", run, "--data", "new", "--out", "a.csv"]) == 0
     (elsewhere / "x" / "test").mkdir(parents=True)  # X/test/* when X has a test/ folder
@@ -123,7 +154,9 @@ def test_a_run_folder_predicts_without_its_training_data(tmp_path, capsys, monke
 
 @pytest.mark.slow
 def test_cli_defaults_train_real_grayscale_digits_well(tmp_path, capsys):
-    """All 1797 scans at 32 px, 20% held out as DIR/test; `dlf train folder` with defaults."""
+    """All 1797 scans at 32 px, 20% held out as DIR/test; `dlf train folder` with defaults.
+    Measured 2026-11-29 (resnet18, 64 px, 10 epochs, 1 channel): validation 0.986 (288
+    images), held-out test 0.983 (359 images); 51 min on 2 shared CPU cores at load ~9."""
     data, truth = write_digits(tmp_path / "digits", size=32, test_frac=0.2)
     with open(data / "test_labels.csv", "w") as f:
         f.write("image,label\n" + "".join(f"{k},{v}\n" for k, v in truth.items()))
@@ -141,6 +174,6 @@ def test_cli_defaults_train_real_grayscale_digits_well(tmp_path, capsys):
 def _model(run) -> torch.nn.Module:
     """The run's model, built from its saved settings and fitted facts as `dlf predict` does."""
     saved = json.loads((Path(run) / "config.json").read_text())
-    cfg = dlf.tasks.base.TrainConfig(**saved["config"])
+    cfg = TrainConfig(**saved["config"])
     task = FolderTask()
     return task.model(context(task, cfg, Path("."), print, saved["fitted"]))

@@ -29,8 +29,8 @@ from dlf.data.blocks import (
     RegressionBlock,
 )
 from dlf.data.cache import ArrayCache, ImageCache
-from dlf.data.image import read_dicom, read_image, read_stack
-from dlf.data.image_dls import ImageDataLoaders
+from dlf.data.image import channel_count, read_dicom, read_image, read_stack
+from dlf.data.image_dls import ImageDataLoaders, class_folders
 from dlf.data.loaders import DataLoaders, DeviceLoader, to_device, train_drop_last
 from dlf.data.resident import ArrayLoader, array_column, image_column, mask_column, ragged_column
 from dlf.data.samplers import ClassBalancedSampler, WeightedSampler, class_balanced_weights
@@ -75,8 +75,10 @@ __all__ = [
     "align",
     "array_column",
     "aug_transforms",
+    "channel_count",
     "check_id",
     "class_balanced_weights",
+    "class_folders",
     "column_splitter",
     "folder_splitter",
     "get_image_files",

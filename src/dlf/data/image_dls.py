@@ -143,6 +143,7 @@ def class_folders(
     or `test/`); images in `path/valid/CLASS` follow as the validation set. An image's class
     is the class folder it lies in, however deep. Images directly in `path`, `path/train` or
     `path/valid` belong to no class: they are left out with one note naming how many.
+    Hidden folders (`.ipynb_checkpoints`, ...) are no class either.
     """
     path = Path(path)
     if not path.is_dir():

@@ -286,6 +286,13 @@ def build_training(task: Task, cfg: TrainConfig, data: Path, log) -> Training:
     return Training(ctx, train, np.asarray(valid_idx), parts, callbacks)
 
 
+def inference_loaders(task: Task, ctx: Context, test: Data, device) -> DataLoaders:
+    """Loaders over the test split whose `valid` side applies the task's inference transforms
+    (those without train_only), exactly as validation batches were encoded."""
+    loader = ArrayLoader(test.columns, np.arange(len(test)), bs=ctx.cfg.bs * 2)
+    return DataLoaders(loader, loader, batch_tfms=task.transforms(ctx), device=device)
+
+
 def validation_predictions(task: Task, ctx: Context, learn: Learner) -> tuple:
     """The one inference loop on the validation set, with the run's TTA and precision."""
     return learn.get_preds(act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense)
@@ -515,8 +522,7 @@ def predict(
     test = task.data(ctx, "test")
     model = task.model(ctx)
     load_weights(model, run / "model.safetensors")
-    loader = ArrayLoader(test.columns, np.arange(len(test)), bs=cfg.bs * 2)
-    dls = DataLoaders(loader, loader, batch_tfms=task.transforms(ctx), device=dev)
+    dls = inference_loaders(task, ctx, test, dev)
     learn = Learner(
         model, dls, loss_func=None, precision=cfg.precision, default_cbs=False, logger=log
     )
