@@ -197,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="a task-specific setting")  # fmt: skip
     p.add_argument(
-        "--resume", action="store_true", help="continue the run in --out from its checkpoint"
+        "--resume",
+        action="store_true",
+        help="continue the run in --out from its checkpoint, with its saved settings "
+        "(other settings given with it are refused; only --device may change)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.set_defaults(func=cmd_train)

@@ -228,8 +228,10 @@ def check_trainable(parts: Parts, cfg: TrainConfig, log) -> None:
             )
         stride = total_stride(model)
         if stride is not None and cfg.size < stride:
-            # A warning, not a refusal: just below the stride (28 px digits on a ResNet) the
-            # model still learns; far below it, it sees almost nothing but padding.
+            # A warning, not a refusal: the model runs, it just learns little (resnet18 on the
+            # folder task's shapes, 10 epochs: 44% at 7 px, 42% at 28 px, 70% at 64 px, chance
+            # 33%), and comparing sizes is an experiment worth allowing. Sizes the forward pass
+            # cannot take at all are refused above.
             log(
                 f"warning: --size {cfg.size} is below {arch}'s total stride ({stride} px): its "
                 f"deepest layers see a 1x1 map and it may learn little; use --size {stride} or more"
