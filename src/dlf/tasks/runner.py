@@ -6,7 +6,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from dlf.report.html import write_run_report
 from dlf.tasks.base import Context, Data, Parts, Task, TrainConfig
 from dlf.tasks.common import array_loaders
 from dlf.tasks.options import options_dict, parse_options
-from dlf.train.callbacks import CancelFitException, Checkpoint, CSVLogger, NanGuard
+from dlf.train.callbacks import Checkpoint, CSVLogger, NanGuard, StopOnInterrupt
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
 from dlf.train.lr_find import LRFinder, Suggestions
@@ -313,46 +312,6 @@ def environment(learn: Learner | None = None) -> dict:
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name()
     return env
-
-
-class StopOnInterrupt:
-    """Ctrl-C ends the run at the next batch boundary, after a resumable checkpoint."""
-
-    order = 85  # after Checkpoint's own after_batch
-
-    def __init__(self, checkpoint: Checkpoint, run: Path, log, task_name: str) -> None:
-        self.checkpoint, self.run, self.log, self.hit = checkpoint, run, log, False
-        self.task_name = task_name
-        self.previous = None  # the SIGINT handler to put back
-
-    def before_fit(self, learn) -> None:
-        self.previous = signal.signal(signal.SIGINT, self._handler)
-
-    def restore(self) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
-            self.previous = None
-
-    def _handler(self, signum, frame) -> None:
-        if self.hit:  # a second Ctrl-C: stop at once
-            signal.signal(signal.SIGINT, self.previous)
-            raise KeyboardInterrupt
-        self.hit = True
-
-    def after_batch(self, learn) -> None:
-        if self.hit and learn.training:
-            self.checkpoint.save(learn, learn.iter + 1)
-            raise CancelFitException
-
-    def after_fit(self, learn) -> None:
-        signal.signal(signal.SIGINT, self.previous)
-
-    def after_cancel_fit(self, learn) -> None:
-        signal.signal(signal.SIGINT, self.previous)
-        if self.hit:
-            self.log(
-                f"interrupted: checkpoint saved; continue with: dlf train {self.task_name} --out {self.run} --resume"
-            )
 
 
 def train(

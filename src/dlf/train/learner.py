@@ -33,6 +33,7 @@ from dlf.train.callbacks.core import (
     CancelTrainException,
     CancelValidException,
     build_dispatch,
+    stateful_callbacks,
 )
 from dlf.train.callbacks.gather import GatherPreds
 from dlf.train.callbacks.progress import ProgressCallback
@@ -474,7 +475,7 @@ class Learner:
             p.grad = grads[k].to(p.device) if k in grads else None
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        by_name = {type(c).__name__: c for c in self.cbs if hasattr(c, "load_state_dict")}
+        by_name = stateful_callbacks(self.cbs)
         for name, cb_state in state.get("callbacks", {}).items():
             if name in by_name:
                 by_name[name].load_state_dict(cb_state)

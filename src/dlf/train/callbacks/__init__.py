@@ -16,6 +16,7 @@ from dlf.train.callbacks.early_stopping import EarlyStopping
 from dlf.train.callbacks.ema import EMA
 from dlf.train.callbacks.gather import GatherPreds
 from dlf.train.callbacks.grad import GradientAccumulation, GradientClip
+from dlf.train.callbacks.interrupt import StopOnInterrupt
 from dlf.train.callbacks.nan_guard import NanGuard
 from dlf.train.callbacks.progress import ProgressCallback
 from dlf.train.callbacks.recorder import Recorder
@@ -42,5 +43,6 @@ __all__ = [
     "ParamScheduler",
     "ProgressCallback",
     "Recorder",
+    "StopOnInterrupt",
     "TensorBoardLogger",
 ]

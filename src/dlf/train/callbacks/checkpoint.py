@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from dlf.core.killpoint import kill_point
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, stateful_callbacks
 from dlf.train.callbacks.nan_guard import NanGuard
 from dlf.train.checkpoint import get_rng_state, save_checkpoint_state, save_weights
 
@@ -57,9 +57,7 @@ class Checkpoint(Callback):
             "n_iter": len(learn.dls.train),
             "rng": get_rng_state(),
             "epoch_rng": learn.epoch_rng,
-            "callbacks": {
-                type(c).__name__: c.state_dict() for c in learn.cbs if hasattr(c, "state_dict")
-            },
+            "callbacks": {key: c.state_dict() for key, c in stateful_callbacks(learn.cbs).items()},
         }
         save_checkpoint_state(state, self.state_path)
         kill_point("after_checkpoint", learn, iter=iters_done)

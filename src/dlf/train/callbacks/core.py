@@ -11,6 +11,7 @@ one last handler per event that SIGKILLs the process at the named moment; unset,
 
 import os
 
+from dlf.core.errors import DlfError
 from dlf.core.killpoint import KILL_ENV, kill_point
 
 STAGES = ("fit", "epoch", "train", "valid", "batch", "pred", "loss", "backward", "step")
@@ -62,6 +63,31 @@ class CancelBatchException(Exception):
 
 class CancelStepException(Exception):
     """Skip this optimizer step and the zeroing of gradients (gradient accumulation)."""
+
+
+def stateful_callbacks(cbs) -> dict[str, object]:
+    """{key: callback} for the callbacks that keep state in a checkpoint. The key is the class
+    name, with "#2", "#3", ... for the second and later callbacks of one class (two EMAs of
+    different decays each get their own average back), in the order the learner holds them."""
+    keys: dict[str, object] = {}
+    seen: dict[str, int] = {}
+    for cb in cbs:
+        if cb is None or not hasattr(cb, "state_dict"):
+            continue
+        name = type(cb).__name__
+        seen[name] = seen.get(name, 0) + 1
+        keys[name if seen[name] == 1 else f"{name}#{seen[name]}"] = cb
+    return keys
+
+
+def needs_recorder(learn, who: str):
+    """The learner's Recorder, or one clear error naming the callback that needs it."""
+    if getattr(learn, "recorder", None) is None:
+        raise DlfError(
+            f"{who} reads the epoch figures of the Recorder; create the Learner with "
+            "default_cbs=True, or add a Recorder to its callbacks"
+        )
+    return learn.recorder
 
 
 def build_dispatch(cbs) -> dict[str, tuple]:

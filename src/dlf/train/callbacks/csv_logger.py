@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.killpoint import kill_point
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, needs_recorder
 
 
 class CSVLogger(Callback):
@@ -14,6 +14,9 @@ class CSVLogger(Callback):
 
     def __init__(self, path: str | Path = "metrics.csv") -> None:
         self.path = Path(path)
+
+    def before_fit(self, learn) -> None:
+        needs_recorder(learn, "CSVLogger")  # refused before training, not after an epoch
 
     def after_epoch(self, learn) -> None:
         kill_point("before_metrics_write", learn)

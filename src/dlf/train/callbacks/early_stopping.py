@@ -2,7 +2,7 @@
 
 import operator
 
-from dlf.train.callbacks.core import Callback, CancelFitException
+from dlf.train.callbacks.core import Callback, CancelFitException, needs_recorder
 
 
 class EarlyStopping(Callback):
@@ -20,6 +20,7 @@ class EarlyStopping(Callback):
         self.best, self.wait = None, 0
 
     def before_fit(self, learn) -> None:
+        needs_recorder(learn, "EarlyStopping")
         self.best, self.wait = None, 0
 
     def after_epoch(self, learn) -> None:

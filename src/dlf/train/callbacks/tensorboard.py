@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from dlf.core.errors import DlfError
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, needs_recorder
 
 
 class TensorBoardLogger(Callback):
@@ -17,6 +17,9 @@ class TensorBoardLogger(Callback):
                 "TensorBoardLogger needs the tensorboard package: pip install tensorboard"
             ) from e
         self.writer = SummaryWriter(str(log_dir))
+
+    def before_fit(self, learn) -> None:
+        needs_recorder(learn, "TensorBoardLogger")
 
     def after_epoch(self, learn) -> None:
         row = learn.recorder.values[-1]
