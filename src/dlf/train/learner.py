@@ -22,6 +22,7 @@ from time import perf_counter
 import torch
 from torch import nn
 
+from dlf.core.dist import is_main_process, world_size
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_precision
 from dlf.data.loaders import DataLoaders, to_device
@@ -131,11 +132,22 @@ class Learner:
 
     # ---------------------------------------------------------------- small helpers
     def log(self, msg: str) -> None:
-        self.logger(msg)
+        if self.is_main:  # one process speaks for all under torchrun
+            self.logger(msg)
 
     def cb(self, kind: type):
         """The first callback of type `kind`, or None."""
         return next((c for c in self.cbs if isinstance(c, kind)), None)
+
+    @property
+    def is_main(self) -> bool:
+        """True in the process that writes files and prints (rank 0 under torchrun); every
+        writer (CSVLogger, Checkpoint, the progress bar, the task driver) asks this."""
+        return is_main_process()
+
+    @property
+    def world_size(self) -> int:
+        return world_size()
 
     def autocast(self):
         if not self.precision.autocast:

@@ -38,9 +38,12 @@ class Checkpoint(Callback):
 
     def after_epoch(self, learn) -> None:
         self.save(learn, len(learn.dls.train))  # checks for NaN first, then the weights
-        save_weights(learn.model, self.folder / "model.safetensors")
+        if learn.is_main:
+            save_weights(learn.model, self.folder / "model.safetensors")
 
     def save(self, learn, iters_done: int) -> None:
+        if not learn.is_main:  # under torchrun, one process writes for all
+            return
         kill_point("before_checkpoint", learn, iter=iters_done)
         guard = learn.cb(NanGuard)
         if guard is not None:  # never write a checkpoint with a NaN behind it

@@ -19,6 +19,8 @@ class CSVLogger(Callback):
         needs_recorder(learn, "CSVLogger")  # refused before training, not after an epoch
 
     def after_epoch(self, learn) -> None:
+        if not learn.is_main:
+            return
         kill_point("before_metrics_write", learn)
         rec = learn.recorder
         buf = io.StringIO()

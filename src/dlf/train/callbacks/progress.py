@@ -44,7 +44,7 @@ class ProgressCallback(Callback):
         self.header_done = False
 
     def _open(self, learn, desc: str) -> None:
-        if self.bar:
+        if self.bar and learn.is_main:
             self.pbar = tqdm(total=len(learn.dl), desc=desc, leave=False, mininterval=self.refresh)
             self.next_refresh = monotonic() + self.refresh
 
