@@ -27,7 +27,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dlf.core.errors import DlfError
-from dlf.train.callbacks.core import Callback, CancelFitException, CancelValidException
+from dlf.train.callbacks.core import Callback, CancelFitException, CancelValidException, Phase
 from dlf.train.checkpoint import get_rng_state, restore_rng_state
 from dlf.train.optim import set_hyper
 
@@ -51,7 +51,7 @@ class LRFinder(Callback):
     It records only into itself (`lrs`, `losses`): run it without the Recorder, CSVLogger
     or ProgressCallback (as `Learner.lr_find` does) and the run's history stays untouched."""
 
-    order = 10
+    order = Phase.SCHEDULE
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import torch
 
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, Phase
 
 
 def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -70,7 +70,7 @@ class TTA(Callback):
     prediction outside training, `learn.pred` becomes the mean of `act(output)` over the
     first `n` symmetries, under the learner's precision like every other forward pass."""
 
-    order = 20  # before anything that reads learn.pred (GatherPreds, metrics)
+    order = Phase.MODEL  # before anything that reads learn.pred (GatherPreds, metrics)
 
     def __init__(self, n: int = 1, dense: bool = False, act: Callable | None = None) -> None:
         if not 1 <= n <= 8:

@@ -9,6 +9,7 @@ epoch number, so a resumed run draws exactly what the unbroken one did.
 import numpy as np
 
 from dlf.data.samplers import epoch_rng
+from dlf.train.callbacks.core import Phase
 
 
 class PositiveShareSampler:
@@ -36,7 +37,7 @@ class PositiveShareSampler:
 class AnnealPositiveShare:
     """Linearly move the sampler's positive share from `start` to `end` over the epochs."""
 
-    order = 0
+    order = Phase.DATA
 
     def __init__(self, sampler: PositiveShareSampler, start: float, end: float) -> None:
         self.sampler, self.start, self.end = sampler, start, end

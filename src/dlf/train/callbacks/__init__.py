@@ -10,6 +10,7 @@ from dlf.train.callbacks.core import (
     CancelStepException,
     CancelTrainException,
     CancelValidException,
+    Phase,
 )
 from dlf.train.callbacks.csv_logger import CSVLogger
 from dlf.train.callbacks.early_stopping import EarlyStopping
@@ -41,6 +42,7 @@ __all__ = [
     "GradientClip",
     "NanGuard",
     "ParamScheduler",
+    "Phase",
     "ProgressCallback",
     "Recorder",
     "StopOnInterrupt",

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from dlf.core.killpoint import kill_point
-from dlf.train.callbacks.core import Callback, stateful_callbacks
+from dlf.train.callbacks.core import Callback, Phase, stateful_callbacks
 from dlf.train.callbacks.nan_guard import NanGuard
 from dlf.train.checkpoint import get_rng_state, save_checkpoint_state, save_weights
 
@@ -17,7 +17,7 @@ class Checkpoint(Callback):
     if it had never stopped.
     """
 
-    order = 80  # after the recorder has closed the epoch
+    order = Phase.SAVE  # after the recorder has closed the epoch
 
     def __init__(self, folder: str | Path, every_steps: int | None = None) -> None:
         self.folder, self.every_steps = Path(folder), every_steps

@@ -10,6 +10,7 @@ one last handler per event that SIGKILLs the process at the named moment; unset,
 """
 
 import os
+from enum import IntEnum
 
 from dlf.core.errors import DlfError
 from dlf.core.killpoint import KILL_ENV, kill_point
@@ -24,10 +25,29 @@ EVENTS = (
 )
 
 
-class Callback:
-    """Base class (optional): gives an `order` and a readable name."""
+class Phase(IntEnum):
+    """When a callback runs among the others that handle the same event, earliest first: a
+    name for each place in the loop instead of a bare number (`order = Phase.SAVE`)."""
 
-    order = 0
+    DATA = 0  # samplers and data schedules, before anything else
+    ACCUMULATE = 5  # gradient accumulation: decides whether this batch steps
+    SCHEDULE = 10  # hyperparameters for the step (one-cycle, the lr finder)
+    MODEL = 20  # what the model computes or how it steps (clipping, TTA)
+    AVERAGE = 30  # weight averages (EMA)
+    GUARD = 45  # the NaN guard, before the epoch's figures are closed
+    RECORD = 50  # the Recorder closes the epoch's losses and metrics
+    DISPLAY = 60  # progress bars and printed rows
+    LOG = 70  # writers of the recorded figures (metrics.csv, TensorBoard)
+    DECIDE = 75  # early stopping, on the recorded figures
+    SAVE = 80  # checkpoints, after the figures they keep
+    INTERRUPT = 85  # Ctrl-C, after the checkpoint of the batch
+    GATHER = 90  # collecting predictions, last
+
+
+class Callback:
+    """Base class (optional): gives an `order` (a `Phase`) and a readable name."""
+
+    order = Phase.DATA
 
     @property
     def name(self) -> str:

@@ -6,11 +6,11 @@ from pathlib import Path
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.killpoint import kill_point
-from dlf.train.callbacks.core import Callback, needs_recorder
+from dlf.train.callbacks.core import Callback, Phase, needs_recorder
 
 
 class CSVLogger(Callback):
-    order = 70  # after the recorder has closed the epoch
+    order = Phase.LOG  # after the recorder has closed the epoch
 
     def __init__(self, path: str | Path = "metrics.csv") -> None:
         self.path = Path(path)

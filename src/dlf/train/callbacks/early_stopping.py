@@ -2,11 +2,11 @@
 
 import operator
 
-from dlf.train.callbacks.core import Callback, CancelFitException, needs_recorder
+from dlf.train.callbacks.core import Callback, CancelFitException, Phase, needs_recorder
 
 
 class EarlyStopping(Callback):
-    order = 75
+    order = Phase.DECIDE
 
     def __init__(
         self,

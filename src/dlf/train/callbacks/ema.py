@@ -4,7 +4,7 @@ import copy
 
 import torch
 
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, Phase
 
 
 class EMA(Callback):
@@ -13,7 +13,7 @@ class EMA(Callback):
     With `validate_ema` the validation runs on the averaged weights; `after_fit` leaves the
     averaged weights in the model when `keep_ema` (the usual choice for the final model)."""
 
-    order = 30
+    order = Phase.AVERAGE
 
     def __init__(
         self, decay: float = 0.999, validate_ema: bool = True, keep_ema: bool = True

@@ -9,11 +9,11 @@ from collections.abc import Callable
 
 import torch
 
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, Phase
 
 
 class GatherPreds(Callback):
-    order = 90
+    order = Phase.GATHER
 
     def __init__(self, with_input: bool = False, decode: Callable | None = None) -> None:
         self.with_input, self.decode = with_input, decode

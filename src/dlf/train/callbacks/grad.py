@@ -2,13 +2,13 @@
 
 import torch
 
-from dlf.train.callbacks.core import Callback, CancelStepException
+from dlf.train.callbacks.core import Callback, CancelStepException, Phase
 
 
 class GradientClip(Callback):
     """Clip the global gradient norm to `max_norm` before each step."""
 
-    order = 20
+    order = Phase.MODEL
 
     def __init__(self, max_norm: float = 1.0) -> None:
         self.max_norm = max_norm
@@ -22,7 +22,8 @@ class GradientAccumulation(Callback):
     """Step once every `n_batches` batches, on the mean of their gradients: the same update
     as one batch `n_batches` times larger (for mean-reduced losses and equal batch sizes)."""
 
-    order = 5  # before clipping, so clipping sees the accumulated gradient only when it steps
+    # before clipping, so clipping sees the accumulated gradient only when it steps
+    order = Phase.ACCUMULATE
 
     def __init__(self, n_batches: int = 2) -> None:
         self.n_batches = n_batches

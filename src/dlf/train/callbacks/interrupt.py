@@ -4,14 +4,14 @@ import signal
 from pathlib import Path
 
 from dlf.train.callbacks.checkpoint import Checkpoint
-from dlf.train.callbacks.core import Callback, CancelFitException
+from dlf.train.callbacks.core import Callback, CancelFitException, Phase
 
 
 class StopOnInterrupt(Callback):
     """Ctrl-C ends the run at the next batch boundary, after a resumable checkpoint; a second
     Ctrl-C stops at once. `restore()` puts the previous SIGINT handler back."""
 
-    order = 85  # after Checkpoint's own after_batch
+    order = Phase.INTERRUPT  # after Checkpoint's own after_batch
 
     def __init__(self, checkpoint: Checkpoint, run: Path, log, task_name: str) -> None:
         self.checkpoint, self.run, self.log, self.hit = checkpoint, run, log, False

@@ -13,11 +13,11 @@ from pathlib import Path
 import torch
 
 from dlf.core.errors import DlfError
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, Phase
 
 
 class NanGuard(Callback):
-    order = 45  # before the Recorder (50) closes the epoch with a NaN row
+    order = Phase.GUARD  # before the Recorder closes the epoch with a NaN row
 
     def __init__(self, checkpoint_path: str | Path | None = None) -> None:
         self.checkpoint_path = None if checkpoint_path is None else Path(checkpoint_path)

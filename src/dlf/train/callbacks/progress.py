@@ -8,7 +8,7 @@ from time import monotonic
 
 from tqdm.auto import tqdm
 
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, Phase
 
 
 def format_row(names: list[str], row: dict) -> str:
@@ -32,7 +32,7 @@ def format_header(names: list[str]) -> str:
 
 
 class ProgressCallback(Callback):
-    order = 60
+    order = Phase.DISPLAY
 
     def __init__(self, refresh: float = 0.5, bar: bool | None = None) -> None:
         self.refresh = refresh

@@ -4,7 +4,7 @@ from time import perf_counter
 
 import torch
 
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, Phase
 
 
 class Recorder(Callback):
@@ -12,7 +12,7 @@ class Recorder(Callback):
     (`losses`, `lrs`), and speed figures (`stats`). Only `after_train`/`after_valid` read
     numbers back from the device, once each per epoch."""
 
-    order = 50
+    order = Phase.RECORD
 
     def __init__(self) -> None:
         self.values: list[dict] = []  # one row per epoch, kept across fit calls

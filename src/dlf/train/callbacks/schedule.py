@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 
-from dlf.train.callbacks.core import Callback
+from dlf.train.callbacks.core import Callback, Phase
 from dlf.train.optim import set_hyper
 
 
@@ -10,7 +10,7 @@ class ParamScheduler(Callback):
     """`scheds` maps a hyperparameter name ("lr", "mom", "wd", ...) to a schedule `pos -> value`
     or to one schedule per param group. Values are set before every training batch."""
 
-    order = 10
+    order = Phase.SCHEDULE
 
     def __init__(self, scheds: dict[str, Callable | Sequence[Callable]]) -> None:
         self.scheds = scheds

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from dlf.core.errors import DlfError
-from dlf.train.callbacks.core import Callback, needs_recorder
+from dlf.train.callbacks.core import Callback, Phase, needs_recorder
 
 
 class TensorBoardLogger(Callback):
-    order = 70
+    order = Phase.LOG
 
     def __init__(self, log_dir: str | Path = "runs/tb") -> None:
         try:
