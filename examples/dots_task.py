@@ -86,11 +86,11 @@ class DotsTask(Task):
         size = ctx.cfg.size
         cache = ImageCache.build(paths, size, folder=cache_folder(ctx.data, split, size, "dots"),
                                  channels=3, progress=False)  # fmt: skip
-        columns = [image_column(cache.array)]
+        columns = {"image": image_column(cache.array)}  # a named batch: {"image", "count"}
         counts = None
         if split == "train":
             counts = np.array([_count(r, csv) for r in rows])
-            columns.append(array_column(counts.astype(np.float32)))
+            columns["count"] = array_column(counts.astype(np.float32))
         return Data(columns, ids, strata=counts, images=cache.array)
 
     def split(self, ctx: Context, train: Data):

@@ -1,10 +1,12 @@
 """Batch transforms that run on the device, one call per batch.
 
-A transform takes the batch tuple and returns one. `kinds` says what each position holds:
-"image" (uint8 or float N x C x H x W), "mask" (N x H x W label map), "boxes" (N x M x 4
-pixel x1 y1 x2 y2, padded), "box_labels" (N x M, -1 = padding), "label" (class index),
-"multilabel" / "regression" (float rows); anything else is passed through. The data block
-fills `kinds` in from its blocks; by hand, kinds=None means "position 0 is the image".
+A transform takes a batch and returns one. A batch is named (dlf.data.batch): a dict whose
+keys say what each tensor is: "image" (uint8 or float N x C x H x W), "mask" (N x H x W label
+map), "boxes" (N x M x 4 pixel x1 y1 x2 y2, padded) with "box_labels" (N x M, -1 = padding),
+"pairs" (N x M x 8: two boxes, e.g. subject and object) with "pair_labels", "label" (class
+index), "multilabel" / "regression" (float rows); any other field is passed through. A
+positional tuple works too: `kinds` then names its positions (the data block fills it in
+from its blocks; kinds=None means "position 0 is the image").
 
 Geometric transforms draw one random choice per item and apply it identically to images,
 masks (nearest neighbour) and boxes (corners transformed, clipped, degenerate boxes
@@ -18,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from dlf.core.errors import DlfError
+from dlf.data.batch import Batch, any_geometry, field_type, named, positional
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -33,14 +36,14 @@ def configure(tfm, kinds: tuple[str, ...], n_classes: int | None = None):
     return replace(tfm, **changes) if changes else tfm
 
 
-def _kinds(tfm, batch: tuple) -> tuple[str, ...]:
-    kinds = tfm.kinds or ("image",)
-    return tuple(kinds[: len(batch)]) + ("other",) * (len(batch) - len(kinds))
+def map_images(tfm, batch, fn):
+    """Apply `fn` to the batch's images; pass the other fields through."""
+    b, names = named(batch, tfm.kinds)
+    return positional({k: fn(x) if field_type(k) == "image" else x for k, x in b.items()}, names)
 
 
-def map_images(tfm, batch: tuple, fn) -> tuple:
-    """Apply `fn` to the batch's images (as `tfm.kinds` names them); pass the rest through."""
-    return tuple(fn(x) if kind == "image" else x for x, kind in zip(batch, _kinds(tfm, batch)))
+def _device(b: Batch) -> torch.device:
+    return next(iter(b.values())).device
 
 
 def to_float(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -65,15 +68,16 @@ class ToFloat:
 
     kinds: tuple[str, ...] | None = None
 
-    def __call__(self, batch: tuple) -> tuple:
-        out = []
-        for x, kind in zip(batch, _kinds(self, batch)):
-            if kind == "image":
+    def __call__(self, batch):
+        b, names = named(batch, self.kinds)
+        out = {}
+        for k, x in b.items():
+            if field_type(k) == "image":
                 x = to_float(x)
-            elif kind == "mask" and x.dtype == torch.uint8:
+            elif field_type(k) == "mask" and x.dtype == torch.uint8:
                 x = x.long()
-            out.append(x)
-        return tuple(out)
+            out[k] = x
+        return positional(out, names)
 
 
 @dataclass
@@ -89,7 +93,7 @@ class Normalize:
     std: tuple[float, ...] = IMAGENET_STD
     kinds: tuple[str, ...] | None = None
 
-    def __call__(self, batch: tuple) -> tuple:
+    def __call__(self, batch):
         return map_images(self, batch, self._normalize)
 
     def _normalize(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,13 +138,9 @@ def _flip_boxes(boxes: torch.Tensor, size: float, axis: int) -> torch.Tensor:
     return b
 
 
-def _geometry_shape(batch: tuple, kinds: tuple[str, ...]) -> tuple[int, int, int]:
-    for x, k in zip(batch, kinds):
-        if k == "image":
-            return x.shape[0], x.shape[-2], x.shape[-1]
-        if k == "mask":
-            return x.shape[0], x.shape[-2], x.shape[-1]
-    raise DlfError("a geometric transform needs an image or a mask in the batch")
+def _as_boxes(x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Boxes as (..., 4): box pairs (N x M x 8) are two boxes each, moved alike."""
+    return x.view(*x.shape[:-1], 2, 4) if kind == "pairs" else x
 
 
 @dataclass
@@ -152,19 +152,20 @@ class Flip:
     kinds: tuple[str, ...] | None = None
     train_only = True
 
-    def __call__(self, batch: tuple) -> tuple:
-        kinds = _kinds(self, batch)
-        n, h, w = _geometry_shape(batch, kinds)
-        sel = _chosen(n, self.p, batch[0].device)
+    def __call__(self, batch):
+        b, names = named(batch, self.kinds)
+        n, h, w = any_geometry(b)
+        sel = _chosen(n, self.p, _device(b))
         dim, size, axis = (-2, h, 1) if self.vertical else (-1, w, 0)
-        out = []
-        for x, k in zip(batch, kinds):
-            if k in ("image", "mask"):
+        out = {}
+        for k, x in b.items():
+            kind = field_type(k)
+            if kind in ("image", "mask"):
                 x = _where(sel, x.flip(dim), x)
-            elif k == "boxes":
-                x = _where(sel, _flip_boxes(x, size, axis), x)
-            out.append(x)
-        return tuple(out)
+            elif kind in ("boxes", "pairs"):
+                x = _where(sel, _flip_boxes(_as_boxes(x, kind), size, axis).reshape(x.shape), x)
+            out[k] = x
+        return positional(out, names)
 
 
 @dataclass
@@ -175,12 +176,12 @@ class Dihedral:
     kinds: tuple[str, ...] | None = None
     train_only = True
 
-    def __call__(self, batch: tuple) -> tuple:
-        kinds = _kinds(self, batch)
-        n, h, w = _geometry_shape(batch, kinds)
+    def __call__(self, batch):
+        b, names = named(batch, self.kinds)
+        n, h, w = any_geometry(b)
         if h != w:
             raise DlfError(f"Dihedral needs square images, got {h}x{w}; use Flip instead")
-        dev = batch[0].device
+        dev = _device(b)
         k = torch.randint(0, 8, (n,), device=dev) * _chosen(n, self.p, dev)
         steps = [((k & 4) > 0, "t"), ((k & 1) > 0, "h"), ((k & 2) > 0, "v")]
         moves = {
@@ -188,22 +189,24 @@ class Dihedral:
             "h": lambda x: x.flip(-1),
             "v": lambda x: x.flip(-2),
         }
-        out = []
-        for x, kind in zip(batch, kinds):
+        out = {}
+        for name, x in b.items():
+            kind = field_type(name)
             if kind in ("image", "mask"):
                 x = x.contiguous()  # strided (NHWC-backed) input makes every where() slow
             for sel, op in steps:
                 if kind in ("image", "mask"):
                     x = _where(sel, moves[op](x), x)  # only the move this step needs
-                elif kind == "boxes":
+                elif kind in ("boxes", "pairs"):
+                    bx = _as_boxes(x, kind)
                     moved = (
-                        x[..., [1, 0, 3, 2]]
+                        bx[..., [1, 0, 3, 2]]
                         if op == "t"
-                        else _flip_boxes(x, w, 0 if op == "h" else 1)
+                        else _flip_boxes(bx, w, 0 if op == "h" else 1)
                     )
-                    x = _where(sel, moved, x)
-            out.append(x)
-        return tuple(out)
+                    x = _where(sel, moved.reshape(x.shape), x)
+            out[name] = x
+        return positional(out, names)
 
 
 def affine_theta(A: torch.Tensor, t: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -318,22 +321,15 @@ class Affine:
         )
         return R @ S @ Z, t
 
-    def __call__(self, batch: tuple) -> tuple:
-        kinds = _kinds(self, batch)
-        n, h, w = _geometry_shape(batch, kinds)
-        dev = batch[0].device
+    def __call__(self, batch):
+        b, names = named(batch, self.kinds)
+        n, h, w = any_geometry(b)
+        dev = _device(b)
         sel = _chosen(n, self.p, dev).nonzero().squeeze(1)
         A, t = self.random_matrices(len(sel), h, w, dev)
-        return apply_affine(
-            batch,
-            kinds,
-            sel,
-            A,
-            t,
-            pad=self.pad,
-            dtype=self._dtype(),
-            min_box_size=self.min_box_size,
-        )
+        out = apply_affine(b, None, sel, A, t, pad=self.pad, dtype=self._dtype(),
+                           min_box_size=self.min_box_size)  # fmt: skip
+        return positional(out, names)
 
     def _dtype(self) -> torch.dtype:
         # "auto" is float32 everywhere: on AVX512-BF16 CPUs with torch 2.13, bf16 grid_sample
@@ -375,24 +371,28 @@ def _affine_images(
 
 
 def apply_affine(
-    batch: tuple,
-    kinds: tuple[str, ...],
+    batch,
+    kinds: tuple[str, ...] | None,
     sel: torch.Tensor,
     A: torch.Tensor,
     t: torch.Tensor,
     pad: str = "reflection",
     dtype: torch.dtype = torch.float32,
     min_box_size: float = 1.0,
-) -> tuple:
-    """Apply forward maps (A[i], t[i]) to the items `sel` of every image, mask and box entry.
+):
+    """Apply forward maps (A[i], t[i]) to the items `sel` of every image, mask, boxes and
+    box-pairs field (a named batch, or a tuple whose positions `kinds` names).
 
     Images come back float32 in 0..1 (uint8 input is converted); masks keep their dtype.
+    Boxes that shrink under `min_box_size` get label -1 in their labels field ("boxes" ->
+    "box_labels", "pairs" -> "pair_labels": a pair is dropped when either box is).
     """
-    _, h, w = _geometry_shape(batch, kinds)
+    b, names = named(batch, kinds)
+    _, h, w = any_geometry(b)
     theta = affine_theta(A.float(), t.float(), h, w)
-    out = list(batch)
-    for j, kind in enumerate(kinds):
-        x = out[j]  # box labels may already have been updated along with their boxes
+    out = dict(b)
+    for name in b:
+        x, kind = out[name], field_type(name)
         if kind == "image":
             x = _affine_images(x, sel, theta, pad, dtype)
         elif kind == "mask" and len(sel):
@@ -402,22 +402,20 @@ def apply_affine(
                 sub, grid, mode="nearest", padding_mode="zeros", align_corners=False
             )
             x = x.index_copy(0, sel, moved.squeeze(1).round().to(x.dtype))
-        elif kind == "boxes" and len(sel):
-            labels = out[j + 1] if j + 1 < len(kinds) and kinds[j + 1] == "box_labels" else None
-            b, lab = transform_boxes(
-                x.index_select(0, sel),
-                None if labels is None else labels.index_select(0, sel),
-                A,
-                t,
-                h,
-                w,
-                min_box_size,
-            )
-            x = x.index_copy(0, sel, b)
+        elif kind in ("boxes", "pairs") and len(sel):
+            label_name = ("box_labels" if kind == "boxes" else "pair_labels") + name[len(kind) :]
+            labels = out.get(label_name)
+            boxes = x.index_select(0, sel)
+            per = 2 if kind == "pairs" else 1  # boxes per record
+            flat = boxes.reshape(boxes.shape[0], -1, 4)
+            lab = None if labels is None else labels.index_select(0, sel).repeat_interleave(per, 1)
+            moved, lab = transform_boxes(flat, lab, A, t, h, w, min_box_size)
+            x = x.index_copy(0, sel, moved.reshape(boxes.shape))
             if labels is not None:
-                out[j + 1] = labels.index_copy(0, sel, lab)
-        out[j] = x
-    return tuple(out)
+                lab = lab.view(lab.shape[0], -1, per).amin(-1)  # -1 if any box of it is gone
+                out[label_name] = labels.index_copy(0, sel, lab)
+        out[name] = x
+    return positional(out, names)
 
 
 @dataclass
@@ -436,7 +434,7 @@ class Lighting:
     kinds: tuple[str, ...] | None = None
     train_only = True
 
-    def __call__(self, batch: tuple) -> tuple:
+    def __call__(self, batch):
         return map_images(self, batch, self._adjust)
 
     def _adjust(self, x: torch.Tensor) -> torch.Tensor:
@@ -492,7 +490,7 @@ class Cutout:
     kinds: tuple[str, ...] | None = None
     train_only = True
 
-    def __call__(self, batch: tuple) -> tuple:
+    def __call__(self, batch):
         return map_images(self, batch, self._erase)
 
     def _erase(self, x: torch.Tensor) -> torch.Tensor:
@@ -515,26 +513,26 @@ def cutout_mask(n: int, h: int, w: int, size: tuple[float, float], device) -> to
     return (ys >= v(y0)) & (ys < v(y0 + rh)) & (xs >= v(x0)) & (xs < v(x0 + rw))
 
 
-def _mix_targets(
-    batch: tuple, kinds, perm: torch.Tensor, lam: torch.Tensor, n_classes: int | None, paste=None
-) -> list:
-    out = list(batch)
-    for j, (y, kind) in enumerate(zip(batch, kinds)):
+def _mix_targets(b: Batch, perm: torch.Tensor, lam: torch.Tensor, n_classes: int | None,
+                 paste=None) -> Batch:  # fmt: skip
+    out = dict(b)
+    for k, y in b.items():
+        kind = field_type(k)
         if kind == "label":
             if n_classes is None:
                 raise DlfError(
                     "MixUp/CutMix of class labels needs n_classes (the data block sets it from the vocab)"
                 )
             y = F.one_hot(y.long(), n_classes).float()
-            out[j] = lam * y + (1 - lam) * y[perm]
+            out[k] = lam * y + (1 - lam) * y[perm]
         elif kind in ("multilabel", "regression"):
             y = y.float()
-            out[j] = lam * y + (1 - lam) * y[perm]
+            out[k] = lam * y + (1 - lam) * y[perm]
         elif kind == "mask":
             if paste is None:
                 raise DlfError("MixUp cannot mix segmentation masks; use CutMix")
-            out[j] = torch.where(paste, y[perm], y)
-        elif kind in ("boxes", "box_labels"):
+            out[k] = torch.where(paste, y[perm], y)
+        elif kind in ("boxes", "box_labels", "pairs", "pair_labels"):
             raise DlfError("MixUp/CutMix do not support boxes")
     return out
 
@@ -549,18 +547,18 @@ class MixUp:
     kinds: tuple[str, ...] | None = field(default=None)
     train_only = True
 
-    def __call__(self, batch: tuple) -> tuple:
-        kinds = _kinds(self, batch)
-        dev = batch[0].device
-        n = batch[0].shape[0]
+    def __call__(self, batch):
+        b, names = named(batch, self.kinds)
+        dev = _device(b)
+        n = next(iter(b.values())).shape[0]
         lam = torch.distributions.Beta(self.alpha, self.alpha).sample().to(dev)
         perm = torch.randperm(n, device=dev)
-        out = _mix_targets(batch, kinds, perm, lam, self.n_classes)
-        for j, kind in enumerate(kinds):
-            if kind == "image":
-                x = to_float(batch[j])
-                out[j] = lam * x + (1 - lam) * x[perm]
-        return tuple(out)
+        out = _mix_targets(b, perm, lam, self.n_classes)
+        for k, x in b.items():
+            if field_type(k) == "image":
+                x = to_float(x)
+                out[k] = lam * x + (1 - lam) * x[perm]
+        return positional(out, names)
 
 
 @dataclass
@@ -572,10 +570,10 @@ class CutMix:
     kinds: tuple[str, ...] | None = None
     train_only = True
 
-    def __call__(self, batch: tuple) -> tuple:
-        kinds = _kinds(self, batch)
-        dev = batch[0].device
-        n, h, w = _geometry_shape(batch, kinds)
+    def __call__(self, batch):
+        b, names = named(batch, self.kinds)
+        dev = _device(b)
+        n, h, w = any_geometry(b)
         lam = float(torch.distributions.Beta(self.alpha, self.alpha).sample())
         rh, rw = round(h * math.sqrt(1 - lam)), round(w * math.sqrt(1 - lam))
         y0, x0 = int(torch.randint(0, h - rh + 1, ())), int(torch.randint(0, w - rw + 1, ()))
@@ -583,12 +581,12 @@ class CutMix:
         paste[y0 : y0 + rh, x0 : x0 + rw] = True
         lam_t = torch.tensor(1 - rh * rw / (h * w), device=dev)  # the area actually kept
         perm = torch.randperm(n, device=dev)
-        out = _mix_targets(batch, kinds, perm, lam_t, self.n_classes, paste=paste)
-        for j, kind in enumerate(kinds):
-            if kind == "image":
-                x = to_float(batch[j])
-                out[j] = torch.where(paste, x[perm], x)
-        return tuple(out)
+        out = _mix_targets(b, perm, lam_t, self.n_classes, paste=paste)
+        for k, x in b.items():
+            if field_type(k) == "image":
+                x = to_float(x)
+                out[k] = torch.where(paste, x[perm], x)
+        return positional(out, names)
 
 
 def aug_transforms(

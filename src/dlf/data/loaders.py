@@ -1,7 +1,9 @@
 """`DataLoaders`: a train and a valid loader that deliver batches on the device.
 
 Any iterable of batches works as a loader, a plain `torch.utils.data.DataLoader` included.
-A batch is a tuple: the first `n_inp` items go to the model, the rest to the loss.
+A batch is named (a dict, see dlf.data.batch): the fields in `inputs` go to the model, the
+rest (or those in `targets`) to the loss. A positional tuple works too: its first `n_inp`
+items go to the model.
 Batch transforms (augmentation, normalisation) run on the device, after the copy: one
 call per batch instead of one per item.
 """
@@ -13,7 +15,7 @@ import torch
 from dlf.core.errors import DlfError
 from dlf.core.hardware import default_device
 
-Batch = tuple
+Batch = tuple | dict  # positional, or named (dlf.data.batch)
 BatchTransform = Callable[[Batch], Batch]
 
 
@@ -34,6 +36,12 @@ def to_device(x, device: torch.device, non_blocking: bool = False):
     if isinstance(x, dict):
         return {k: to_device(v, device, non_blocking) for k, v in x.items()}
     return x
+
+
+def _on(batch, device: torch.device):
+    """A batch on `device`: a named batch stays a dict, anything else becomes a tuple."""
+    moved = to_device(batch, device, non_blocking=True)
+    return moved if isinstance(moved, dict) else tuple(moved)
 
 
 class DeviceLoader:
@@ -59,7 +67,7 @@ class DeviceLoader:
         return getattr(self.loader, "dataset", None)
 
     def _prepare(self, batch) -> Batch:
-        batch = tuple(to_device(batch, self.device, non_blocking=True))
+        batch = _on(batch, self.device)
         for tfm in self.tfms:
             batch = tfm(batch)
         return batch
@@ -71,11 +79,11 @@ class DeviceLoader:
                 yield self._prepare(batch)
             return
         nxt = next(it, None)
-        nxt = None if nxt is None else tuple(to_device(nxt, self.device, non_blocking=True))
+        nxt = None if nxt is None else _on(nxt, self.device)
         while nxt is not None:
             cur = nxt
             raw = next(it, None)
-            nxt = None if raw is None else tuple(to_device(raw, self.device, non_blocking=True))
+            nxt = None if raw is None else _on(raw, self.device)
             for tfm in self.tfms:
                 cur = tfm(cur)
             yield cur
@@ -96,6 +104,8 @@ class DataLoaders:
         batch_tfms: Sequence[BatchTransform] = (),
         n_inp: int = 1,
         vocab: Sequence | None = None,
+        inputs: Sequence[str] = ("image",),
+        targets: Sequence[str] | None = None,
     ) -> None:
         self.device = torch.device(device) if device is not None else default_device()
         self.batch_tfms = list(batch_tfms)
@@ -103,8 +113,17 @@ class DataLoaders:
         self.train = DeviceLoader(train, self.device, self.batch_tfms)
         self.valid = None if valid is None else DeviceLoader(valid, self.device, valid_tfms)
         self.n_inp, self.vocab = n_inp, None if vocab is None else list(vocab)
+        self.inputs, self.targets = tuple(inputs), None if targets is None else tuple(targets)
         self.valid_tfms = valid_tfms
         self.datasets = None  # set by DataBlock.dataloaders: what `test_batch` encodes items with
+
+    def split(self, batch) -> tuple[tuple, tuple]:
+        """(model inputs, loss targets) of a batch: named fields, or a tuple's positions."""
+        if isinstance(batch, dict):
+            xb = tuple(batch[k] for k in self.inputs)
+            names = self.targets or [k for k in batch if k not in self.inputs]
+            return xb, tuple(batch[k] for k in names if k in batch)
+        return tuple(batch[: self.n_inp]), tuple(batch[self.n_inp :])
 
     def to(self, device: torch.device | str) -> "DataLoaders":
         """Deliver batches on `device` from now on (the data itself stays where it is)."""

@@ -50,7 +50,9 @@ def ragged_column(rows: Sequence[np.ndarray], pad: float, dtype: torch.dtype) ->
 
 
 class ArrayLoader:
-    """Batches of rows `indices` (or positions drawn by `sampler` within them) from `columns`.
+    """Batches of rows `indices` (or positions drawn by `sampler` within them) from `columns`:
+    a dict of named columns gives named batches ({"image": ..., "mask": ...}), a list gives
+    tuples.
 
     shuffle: a new order each epoch (seeded by `seed`, or by torch's global RNG).
     sampler: anything with `epoch_indices()` (see dlf.data.samplers) or an iterable of
@@ -60,7 +62,7 @@ class ArrayLoader:
 
     def __init__(
         self,
-        columns: Sequence[Column],
+        columns: Sequence[Column] | dict[str, Column],
         indices: Sequence[int] | np.ndarray,
         bs: int = 64,
         shuffle: bool = False,
@@ -70,7 +72,8 @@ class ArrayLoader:
         pin_memory: bool = False,
         prefetch: int = 2,
     ) -> None:
-        self.columns, self.indices = list(columns), np.asarray(indices, dtype=np.int64)
+        self.columns = dict(columns) if isinstance(columns, dict) else list(columns)
+        self.indices = np.asarray(indices, dtype=np.int64)
         self.bs, self.shuffle, self.drop_last, self.sampler = bs, shuffle, drop_last, sampler
         self.pin_memory, self.prefetch = pin_memory, prefetch
         self.seed, self.epoch = seed, 0
@@ -96,9 +99,14 @@ class ArrayLoader:
         for b in range(len(self)):
             # Sorted indices read the memmap front to back; the order within a batch is irrelevant.
             idx = np.sort(order[b * self.bs : (b + 1) * self.bs])
-            batch = tuple(col(idx) for col in self.columns)
-            if self.pin_memory:
-                batch = tuple(t.pin_memory() for t in batch)
+            if isinstance(self.columns, dict):
+                batch = {k: col(idx) for k, col in self.columns.items()}
+                if self.pin_memory:
+                    batch = {k: t.pin_memory() for k, t in batch.items()}
+            else:
+                batch = tuple(col(idx) for col in self.columns)
+                if self.pin_memory:
+                    batch = tuple(t.pin_memory() for t in batch)
             yield batch
 
     def __iter__(self) -> Iterator[tuple]:

@@ -97,14 +97,16 @@ class Context:
 class Data:
     """One split of a competition, ready for the loader.
 
-    columns: what the loader slices per batch (see dlf.data.resident), in batch order.
+    columns: what the loader slices per batch (see dlf.data.resident): named, {"image": ...,
+             "mask": ...}, for a named batch whose "image" goes to the model and the rest
+             to the loss; or a list, for a positional one.
     ids:     one id per item, in the order of the files (submission rows follow it).
     strata:  an array to stratify the split by (grades, has-a-mask), or None.
     images:  uint8 N x H x W x C, for the report's picture grids (None: no grid).
     extra:   anything else a later part of the same task needs (e.g. per-item flags).
     """
 
-    columns: list
+    columns: dict | list
     ids: list[str]
     strata: np.ndarray | None = None
     images: np.ndarray | None = None

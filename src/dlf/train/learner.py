@@ -277,8 +277,7 @@ class Learner:
             self.iter += 1
 
     def _do_batch(self) -> None:
-        n = self.dls.n_inp
-        self.xb, self.yb = self.batch[:n], self.batch[n:]
+        self.xb, self.yb = self.dls.split(self.batch)
         with self.autocast():
             self._event("before_pred")
             self.pred = self.model(*self.xb)

@@ -101,12 +101,12 @@ class AptosTask(Task):
         reader = partial(load_fundus, size=cfg.size, ben_graham=ben)
         cache = build_cache([it.path for it in items], ctx.data, split, cfg.size, reader,
                             f"fundus-crop ben_graham={ben}", ctx.log)  # fmt: skip
-        columns = [image_column(cache.array)]
+        columns = {"image": image_column(cache.array)}
         grades = None
         if split == "train":
             grades = np.array([it.diagnosis for it in items])
             regression = ctx.opts.head == "regression"
-            columns.append(array_column(grades.astype(np.float32 if regression else np.int64)))
+            columns["grade"] = array_column(grades.astype(np.float32 if regression else np.int64))
         return Data(columns, [it.id_code for it in items], strata=grades, images=cache.array)
 
     def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
@@ -118,12 +118,11 @@ class AptosTask(Task):
         return train_idx, valid_idx
 
     def transforms(self, ctx: Context) -> list:
-        kinds = ("image", "other")
-        return [
-            Dihedral(kinds=kinds),  # a fundus has no up or left
-            Affine(rotate=30, zoom=(1.0, 1.15), p=0.75, pad="zeros", kinds=kinds),
-            Lighting(brightness=0.2, contrast=0.2, kinds=kinds),
-            Normalize(kinds=kinds),
+        return [  # on the named batch {"image", "grade"}: the grade passes through
+            Dihedral(),  # a fundus has no up or left
+            Affine(rotate=30, zoom=(1.0, 1.15), p=0.75, pad="zeros"),
+            Lighting(brightness=0.2, contrast=0.2),
+            Normalize(),
         ]
 
     # -- model, loss, metric ---------------------------------------------------------------

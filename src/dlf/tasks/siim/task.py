@@ -39,7 +39,6 @@ from dlf.train.losses import BCEWithLogitsLoss, CombinedLoss, DiceLoss, FocalLos
 from dlf.train.metrics import Dice, confusion_matrix, dice_per_image
 
 FULL = 1024  # the competition's image size: submissions are encoded at this size
-KINDS = ("image", "mask")
 
 
 class SegLoss(nn.Module):
@@ -146,11 +145,11 @@ class SiimTask(Task):
         images = ImageCache.build(paths, size, folder=folder, reader=read_radiograph, channels=1,
                                   recipe="dicom", progress=False).array  # fmt: skip
         if split != "train":
-            return Data([image_column(images)], ids, images=images)
+            return Data({"image": image_column(images)}, ids, images=images)
         masks = np.stack([_presize_mask(labels[i], size) for i in ids]).astype(np.uint8)[..., None]
         positive = masks.reshape(len(ids), -1).any(1)
-        return Data([image_column(images), mask_column(masks)], ids, strata=positive.astype(int),
-                    images=images, extra={"masks": masks})  # fmt: skip
+        columns = {"image": image_column(images), "mask": mask_column(masks)}
+        return Data(columns, ids, strata=positive.astype(int), images=images)
 
     def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
         train_idx, valid_idx = stratified_kfold_splitter(train.strata, k=5, fold=0,
@@ -168,9 +167,9 @@ class SiimTask(Task):
         return sampler, [anneal]
 
     def transforms(self, ctx: Context) -> list:
-        norm = Normalize(mean=(0.5,), std=(0.25,), kinds=KINDS)
-        return [Flip(kinds=KINDS), Affine(rotate=10, zoom=(1.0, 1.1), translate=0.05, p=0.6, pad="zeros", kinds=KINDS),
-                Lighting(brightness=0.15, contrast=0.15, kinds=KINDS), norm]  # fmt: skip
+        # on the named batch {"image", "mask"}: the mask moves with the image
+        return [Flip(), Affine(rotate=10, zoom=(1.0, 1.1), translate=0.05, p=0.6, pad="zeros"),
+                Lighting(brightness=0.15, contrast=0.15), Normalize(mean=(0.5,), std=(0.25,))]  # fmt: skip
 
     # -- model, loss, metric ---------------------------------------------------------------
     def model(self, ctx: Context) -> nn.Module:
