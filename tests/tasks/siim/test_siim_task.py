@@ -1,6 +1,7 @@
 """The SIIM training pieces: the loss and the fitted post-processing, each against a direct
 computation from its definition."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -39,3 +40,27 @@ def test_fit_postprocess_finds_a_perfect_setting_when_there_is_one():
     # at 128 px the grid's areas 256, 1024, 2048, 4096 (counted at 1024 px) are 4, 16, 32, 64 px
     post, dice = fit_postprocess(probs, masks, size=128)
     assert dice == 1.0 and post["min_area"] in (256, 1024, 2048)
+
+
+def test_validation_score_logs_the_dice_with_and_without_pneumothorax():
+    """Masks come from the loader as uint8: the split into images with and without
+    pneumothorax must not use `~` on a uint8 flag (254, a true index) as it once did."""
+    from pathlib import Path
+
+    from dlf.tasks.base import TrainConfig
+    from dlf.tasks.runner import context
+    from dlf.tasks.siim.task import SiimTask
+
+    said = []
+    task = SiimTask()
+    cfg = TrainConfig(task="siim", size=8).fill_defaults(task.defaults)
+    cfg.size = 8
+    ctx = context(task, cfg, Path("."), said.append)
+    masks = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    masks[0, 2:5, 2:5] = 1  # one image with pneumothorax, two without
+    probs = torch.zeros(3, 8, 8)
+    probs[0, 2:5, 2:5] = 0.9  # found exactly
+    probs[1, 0:2, 0:2] = 0.9  # a false mask on an empty image: dice 0
+    post = {"top_thr": 0.5, "min_area": 0, "bottom_thr": 0.5}
+    assert task.score(ctx, probs, masks, post) == pytest.approx(2 / 3)
+    assert said == ["validation dice 0.6667: on images with pneumothorax 1.0000, without 0.5000"]

@@ -198,7 +198,7 @@ class SiimTask(Task):
 
     def score(self, ctx: Context, probs, masks, post: dict) -> float:
         _, per_image = self._per_image(ctx, probs, masks, post)
-        positive = masks.flatten(1).any(1)
+        positive = masks.bool().flatten(1).any(1)  # bool: ~ of a uint8 flag is 254, not False
         ctx.log(f"validation dice {per_image.mean():.4f}: on images with pneumothorax {per_image[positive].mean():.4f}, "
                 f"without {per_image[~positive].mean():.4f}")  # fmt: skip
         return float(per_image.mean())
