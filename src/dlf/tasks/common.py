@@ -1,21 +1,16 @@
-"""Pieces every image task uses: where caches live, resident loaders, batched prediction."""
+"""Pieces every image task uses: where caches live, the task loaders, progress bars."""
 
 import hashlib
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
-import numpy as np
-import torch
-from torch import nn
 from tqdm.auto import tqdm
 
-from dlf.core.hardware import default_device, resolve_precision
 from dlf.core.paths import dlf_home
 from dlf.data.cache import ImageCache
 from dlf.data.loaders import train_drop_last
-from dlf.data.resident import ArrayLoader, image_column
-from dlf.train.tta import tta_predict
+from dlf.data.resident import ArrayLoader
 
 
 def progress(iterable: Iterable, total: int, desc: str) -> Iterable:
@@ -43,7 +38,7 @@ def build_cache(
 
 
 def array_loaders(
-    columns: list, train_idx, valid_idx, bs: int, sampler=None
+    columns: dict | list, train_idx, valid_idx, bs: int, sampler=None
 ) -> tuple[ArrayLoader, ArrayLoader]:
     """Train and valid loaders over the same cache columns (e.g. images and targets)."""
     n_rows = len(sampler) if sampler is not None else len(train_idx)
@@ -51,35 +46,3 @@ def array_loaders(
                         drop_last=train_drop_last(n_rows, bs), sampler=sampler)  # fmt: skip
     valid = ArrayLoader(columns, valid_idx, bs=bs * 2, shuffle=False)
     return train, valid
-
-
-@torch.no_grad()
-def predict_images(
-    model: nn.Module,
-    images: np.ndarray,
-    tfms: Sequence[Callable],
-    bs: int = 64,
-    tta: int = 1,
-    dense: bool = False,
-    act: Callable | None = None,
-    device: torch.device | None = None,
-) -> torch.Tensor:
-    """Model outputs for every row of a uint8 NHWC array, in order, on the CPU. The model runs
-    on `device`, by default the one it is on (`dlf predict --device` puts it there)."""
-    device = device or next((p.device for p in model.parameters()), None) or default_device()
-    precision = resolve_precision("auto", device)
-    model = model.to(device).eval()
-    loader = ArrayLoader([image_column(images)], np.arange(len(images)), bs=bs, shuffle=False)
-    outs = []
-    for (xb,) in loader:
-        batch = (xb.to(device),)
-        for t in tfms:
-            batch = t(batch)
-        ctx = (
-            torch.autocast(device.type, dtype=precision.autocast_dtype)
-            if precision.autocast
-            else torch.autocast(device.type, enabled=False)
-        )
-        with ctx:
-            outs.append(tta_predict(model, batch[0], tta, dense=dense, act=act).float().cpu())
-    return torch.cat(outs)
