@@ -8,12 +8,9 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch import nn
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
@@ -22,26 +19,22 @@ from dlf.core.killpoint import kill_point
 from dlf.core.paths import dlf_home
 from dlf.core.seed import seed_everything
 from dlf.core.version import __version__
-from dlf.data.loaders import DataLoaders
-from dlf.data.resident import ArrayLoader
-from dlf.models.summary import min_input_size, total_stride
 from dlf.report.html import write_run_report
-from dlf.tasks.base import Context, Data, Parts, Task, TrainConfig
-from dlf.tasks.common import array_loaders
+from dlf.tasks.base import Task, TrainConfig
+from dlf.tasks.checks import check_trainable
+from dlf.tasks.compose import build_training, context, inference_loaders, validation_predictions
 from dlf.tasks.options import options_dict, parse_options
+from dlf.tasks.run_folder import (
+    RUN_FILES,
+    RunLog,
+    forget_failed_start,
+    prepare_run_folder,
+    refuse_changed_settings,
+)
 from dlf.train.callbacks import Checkpoint, CSVLogger, NanGuard, StopOnInterrupt
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
 from dlf.train.lr_find import LRFinder, Suggestions
-
-RUN_FILES = (
-    "config.json",
-    "metrics.csv",
-    "model.safetensors",
-    "checkpoint",
-    "report.html",
-    "log.txt",
-)
 
 
 def synth(task: Task, folder: Path, n: int | None = None, seed: int = 0) -> Path:
@@ -76,227 +69,6 @@ def default_data(task: Task, log) -> Path:
         synth(task, folder, task.synth_n, seed=0)
         log(f"generated in {time.perf_counter() - t:.1f} s")
     return folder
-
-
-class RunLog:
-    """Prints a line and appends it to the run's log.txt."""
-
-    def __init__(self, path: Path | None = None, quiet: bool = False) -> None:
-        self.file = open(path, "a", buffering=1) if path else None  # noqa: SIM115 (closed in close())
-        self.quiet = quiet
-
-    def __call__(self, msg: str) -> None:
-        if not self.quiet:
-            print(msg, flush=True)
-        self.to_file(msg)
-
-    def to_file(self, msg: str) -> None:
-        if self.file:
-            self.file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
-
-    def close(self) -> None:
-        if self.file:
-            self.file.close()
-
-
-def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> str:
-    """Make `run` ready and say how to start: "new", "resume" (from the checkpoint) or
-    "restart" (--resume on a run killed before its first checkpoint: start it again from
-    the beginning with its saved settings). Refuses to mix two runs in one folder.
-
-    A run that failed before its first checkpoint left only its log.txt (see
-    `forget_failed_start`), so it counts as not started: the corrected command reuses it."""
-    if run.is_dir():  # temporaries of atomic writes that a kill interrupted
-        for tmp in [*run.glob(".*.tmp"), *run.glob("checkpoint/.*.tmp")]:
-            tmp.unlink()
-    started = run.is_dir() and any(run.iterdir())
-    # A run killed before it wrote config.json leaves at most its log: nothing to keep.
-    unstarted = started and {p.name for p in run.iterdir()} <= {"log.txt", "checkpoint"}
-    if resume:
-        if not (run / "config.json").is_file():
-            if not unstarted:
-                raise DlfError(
-                    f"{run}: nothing to resume (no config.json); drop --resume to start a new run"
-                )
-            return "new"
-        if not (run / "checkpoint" / "state.pt").is_file():
-            return "restart"
-        return "resume"
-    if started and not unstarted:
-        if not (run / "config.json").is_file():
-            raise DlfError(f"{run}: folder is not empty and is not a dlf run; choose another --out")
-        if not overwrite:
-            raise DlfError(
-                f"{run}: holds a run already; pass --resume to continue it, --overwrite to replace it, or another --out"
-            )
-        for name in RUN_FILES:
-            p = run / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
-    run.mkdir(parents=True, exist_ok=True)
-    return "new"
-
-
-def forget_failed_start(run: Path) -> None:
-    """After a failure before the first checkpoint, drop the run's settings and partial files
-    (log.txt stays, with the error): there is no training to keep, and a saved config.json
-    would refuse the corrected command ("holds a run already") or let --resume replay the bad
-    settings."""
-    for name in RUN_FILES:
-        p = run / name
-        if name == "log.txt":
-            continue
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()
-
-
-def changed_settings(given: TrainConfig, saved: TrainConfig) -> list[str]:
-    """The settings given to a --resume (not None) that differ from the run's saved ones."""
-    changed = []
-    for f in dataclasses.fields(TrainConfig):
-        name, new, old = f.name, getattr(given, f.name), getattr(saved, f.name)
-        if name in ("task", "out", "options", "device") or new is None:
-            continue  # the device may change: a run can continue on another machine
-        same = Path(new).resolve() == Path(old).resolve() if name == "data" and old else new == old
-        if not same:
-            changed.append(f"--{name.replace('_', '-')} {new} (saved: {old})")
-    for k, v in given.options.items():
-        if saved.options.get(k) != v:
-            changed.append(f"--option {k}={v} (saved: {saved.options.get(k)})")
-    return changed
-
-
-def refuse_changed_settings(
-    run: Path, given: TrainConfig, saved: TrainConfig, has_checkpoint: bool
-) -> None:
-    """--resume continues with the saved settings; new ones are refused, never ignored."""
-    changed = changed_settings(given, saved)
-    if not changed:
-        return
-    what = ", ".join(changed)
-    if has_checkpoint:
-        raise DlfError(
-            f"{run}: --resume continues the run with its saved settings, but you gave {what}; "
-            "a one-cycle schedule cannot be extended or changed midway: drop them to resume "
-            "as saved, or start a new run with them (--overwrite, or another --out)"
-        )
-    raise DlfError(
-        f"{run}: --resume restarts this run (it has no checkpoint yet) with its saved settings, "
-        f"but you gave {what}; to start it with these, pass --overwrite instead of --resume "
-        "(nothing is lost: it had not trained yet)"
-    )
-
-
-def has_batchnorm(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
-
-
-def train_batches(dl) -> tuple[int, int, int] | None:
-    """(training items, batches, size of the smallest batch) of a loader that tells its
-    batch size: dlf's ArrayLoader or torch's DataLoader, bare or in a DeviceLoader."""
-    inner = getattr(dl, "loader", dl)
-    bs = getattr(inner, "bs", None) or getattr(inner, "batch_size", None)
-    sampler = getattr(inner, "sampler", None)
-    if sampler is not None and hasattr(sampler, "__len__"):
-        n = len(sampler)
-    elif hasattr(inner, "indices"):
-        n = len(inner.indices)
-    else:
-        return None
-    if not bs:
-        return None
-    if getattr(inner, "drop_last", False):
-        return n, n // bs, bs
-    return n, -(-n // bs), n % bs or bs
-
-
-def check_trainable(parts: Parts, cfg: TrainConfig, log) -> None:
-    """Refuse settings the model cannot train with (one line each), and warn about a size it
-    trains badly at, before any time is spent training."""
-    model, arch = parts.model, cfg.arch
-    if isinstance(cfg.size, int):
-        smallest = min_input_size(model)
-        if smallest is not None and cfg.size < smallest:
-            raise DlfError(
-                f"--size {cfg.size} is too small for {arch}: its layers shrink a {cfg.size}x{cfg.size} "
-                f"image to nothing; the smallest size it takes is {smallest} px: pass --size {smallest} or more"
-            )
-        stride = total_stride(model)
-        if stride is not None and cfg.size < stride:
-            # A warning, not a refusal: the model runs, it just learns little (resnet18 on the
-            # folder task's shapes, 10 epochs: 44% at 7 px, 42% at 28 px, 70% at 64 px, chance
-            # 33%), and comparing sizes is an experiment worth allowing. Sizes the forward pass
-            # cannot take at all are refused above.
-            log(
-                f"warning: --size {cfg.size} is below {arch}'s total stride ({stride} px): its "
-                f"deepest layers see a 1x1 map and it may learn little; use --size {stride} or more"
-            )
-    batches = train_batches(parts.dls.train)
-    if batches is None:
-        return
-    n, n_batches, smallest_batch = batches
-    if n_batches == 0:
-        raise DlfError(
-            f"--bs {cfg.bs} is more than the {n} training items, so an epoch has no full batch "
-            f"and nothing would train; use --bs {max(1, n // 2)} or less"
-        )
-    if has_batchnorm(model) and cfg.bs < 2:
-        raise DlfError(
-            f"--bs {cfg.bs}: {arch} has batch norm, which needs at least 2 images per training "
-            "batch; use --bs 2 or more (16 or more gives steadier statistics)"
-        )
-    if has_batchnorm(model) and smallest_batch < 2:
-        raise DlfError(
-            f"{n} training items in batches of {cfg.bs} leave a last batch of 1, and {arch} has "
-            "batch norm, which needs at least 2 images per batch; add images or change --bs"
-        )
-
-
-@dataclass
-class Training:
-    """What the driver composed from a task's parts for training."""
-
-    ctx: Context
-    train: Data
-    valid_idx: np.ndarray
-    parts: Parts
-    callbacks: list
-
-
-def context(task: Task, cfg: TrainConfig, data: Path, log, fitted: dict | None = None) -> Context:
-    """The settings every part reads, with the task's options parsed by their types."""
-    opts = parse_options(task.Options, cfg.options, task.name)
-    return Context(cfg=cfg, opts=opts, fitted=dict(fitted or {}), data=Path(data), log=log)
-
-
-def build_training(task: Task, cfg: TrainConfig, data: Path, log) -> Training:
-    """read -> columns -> facts -> split -> sampler -> loaders -> model, loss, metrics: the same
-    composition for every task (the order also fixes the random draws, so runs repeat)."""
-    ctx = context(task, cfg, data, log)
-    train = task.data(ctx, "train")
-    ctx = dataclasses.replace(ctx, fitted=task.fit_facts(ctx, train))
-    train_idx, valid_idx = task.split(ctx, train)
-    sampler, callbacks = task.sampler(ctx, train, train_idx)
-    train_dl, valid_dl = array_loaders(train.columns, train_idx, valid_idx, cfg.bs, sampler)
-    dls = DataLoaders(train_dl, valid_dl, batch_tfms=task.transforms(ctx))
-    parts = Parts(dls, task.model(ctx), task.loss(ctx), task.metrics(ctx), task.metric_name)
-    return Training(ctx, train, np.asarray(valid_idx), parts, callbacks)
-
-
-def inference_loaders(task: Task, ctx: Context, test: Data, device) -> DataLoaders:
-    """Loaders over the test split whose `valid` side applies the task's inference transforms
-    (those without train_only), exactly as validation batches were encoded."""
-    loader = ArrayLoader(test.columns, np.arange(len(test)), bs=ctx.cfg.bs * 2)
-    return DataLoaders(loader, loader, batch_tfms=task.transforms(ctx), device=device)
-
-
-def validation_predictions(task: Task, ctx: Context, learn: Learner) -> tuple:
-    """The one inference loop on the validation set, with the run's TTA and precision."""
-    return learn.get_preds(act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense)
 
 
 def environment(learn: Learner | None = None) -> dict:
@@ -542,3 +314,20 @@ def lr_find(task: Task, cfg: TrainConfig, out_png: Path, **sweep) -> Suggestions
         " (the maximum rate of the one-cycle schedule)"
     )
     return sug
+
+
+__all__ = [
+    "RUN_FILES",
+    "RunLog",
+    "build_training",
+    "check_trainable",
+    "context",
+    "default_data",
+    "evaluate",
+    "inference_loaders",
+    "load_run",
+    "lr_find",
+    "predict",
+    "synth",
+    "train",
+]

@@ -1,0 +1,57 @@
+"""How the driver composes a task's parts: the same order for train, lr-find and predict."""
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dlf.data.loaders import DataLoaders
+from dlf.data.resident import ArrayLoader
+from dlf.tasks.base import Context, Data, Parts, Task, TrainConfig
+from dlf.tasks.common import array_loaders
+from dlf.tasks.options import parse_options
+from dlf.train.learner import Learner
+
+
+@dataclass
+class Training:
+    """What the driver composed from a task's parts for training."""
+
+    ctx: Context
+    train: Data
+    valid_idx: np.ndarray
+    parts: Parts
+    callbacks: list
+
+
+def context(task: Task, cfg: TrainConfig, data: Path, log, fitted: dict | None = None) -> Context:
+    """The settings every part reads, with the task's options parsed by their types."""
+    opts = parse_options(task.Options, cfg.options, task.name)
+    return Context(cfg=cfg, opts=opts, fitted=dict(fitted or {}), data=Path(data), log=log)
+
+
+def build_training(task: Task, cfg: TrainConfig, data: Path, log) -> Training:
+    """read -> columns -> facts -> split -> sampler -> loaders -> model, loss, metrics: the same
+    composition for every task (the order also fixes the random draws, so runs repeat)."""
+    ctx = context(task, cfg, data, log)
+    train = task.data(ctx, "train")
+    ctx = dataclasses.replace(ctx, fitted=task.fit_facts(ctx, train))
+    train_idx, valid_idx = task.split(ctx, train)
+    sampler, callbacks = task.sampler(ctx, train, train_idx)
+    train_dl, valid_dl = array_loaders(train.columns, train_idx, valid_idx, cfg.bs, sampler)
+    dls = DataLoaders(train_dl, valid_dl, batch_tfms=task.transforms(ctx))
+    parts = Parts(dls, task.model(ctx), task.loss(ctx), task.metrics(ctx), task.metric_name)
+    return Training(ctx, train, np.asarray(valid_idx), parts, callbacks)
+
+
+def inference_loaders(task: Task, ctx: Context, test: Data, device) -> DataLoaders:
+    """Loaders over the test split whose `valid` side applies the task's inference transforms
+    (those without train_only), exactly as validation batches were encoded."""
+    loader = ArrayLoader(test.columns, np.arange(len(test)), bs=ctx.cfg.bs * 2)
+    return DataLoaders(loader, loader, batch_tfms=task.transforms(ctx), device=device)
+
+
+def validation_predictions(task: Task, ctx: Context, learn: Learner) -> tuple:
+    """The one inference loop on the validation set, with the run's TTA and precision."""
+    return learn.get_preds(act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense)
