@@ -15,6 +15,7 @@ channels and normalisation are saved in its config.json), never the training ima
 """
 
 import logging
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,13 +99,13 @@ class FolderTask(Task):
         if split != "train":  # decoded and resized exactly as training cached them
             files = images_to_predict(ctx.data)
             cache = ImageCache.build(files, cfg.size, channels=ctx.fitted["channels"],
-                                     progress=False)  # fmt: skip
+                                     progress=sys.stderr.isatty())  # fmt: skip
             ctx.log(f"{len(files)} images to label from {files[0].parent}")
             return Data([image_column(cache.array)], [f.name for f in files], images=cache.array)
         with _notes_to(ctx.log):
             dls = ImageDataLoaders.from_folder(
                 ctx.data, valid_pct=0.2, size=cfg.size, bs=cfg.bs, seed=cfg.seed,
-                channels=ctx.opts.channels, progress=False,
+                channels=ctx.opts.channels, progress=sys.stderr.isatty(),
             )  # fmt: skip
         ds = dls.datasets
         norm = next(t for t in dls.valid_tfms if isinstance(t, Normalize))

@@ -8,6 +8,7 @@ competition's per-image Dice, with a post-processing fitted on validation), pred
 TTA, probabilities upsampled to 1024, post-processing, RLE submission).
 """
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,7 +144,7 @@ class SiimTask(Task):
         folder = cache_folder(ctx.data, split, size, "dicom")
         ctx.log(f"decoded-image cache for {len(paths)} {split} radiographs at {size}px: {folder}")
         images = ImageCache.build(paths, size, folder=folder, reader=read_radiograph, channels=1,
-                                  recipe="dicom", progress=False).array  # fmt: skip
+                                  recipe="dicom", progress=sys.stderr.isatty()).array  # fmt: skip
         if split != "train":
             return Data({"image": image_column(images)}, ids, images=images)
         masks = np.stack([_presize_mask(labels[i], size) for i in ids]).astype(np.uint8)[..., None]
