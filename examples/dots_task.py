@@ -27,12 +27,12 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
 from dlf.core.errors import DlfError
-from dlf.data import Dihedral, ImageCache, Normalize, align, read_table, unique_ids, write_table
+from dlf.data import Dihedral, Normalize, align, read_table, unique_ids, write_table
 from dlf.data.resident import array_column, image_column
 from dlf.data.splits import stratified_kfold_splitter
 from dlf.models import create_model
 from dlf.tasks.base import Context, Data, Task
-from dlf.tasks.common import cache_folder
+from dlf.tasks.common import build_cache
 from dlf.train.metrics import AccumMetric
 
 MAX_DOTS = 6
@@ -84,8 +84,7 @@ class DotsTask(Task):
         ids = list(unique_ids(rows, "image_id", csv, what="image"))
         paths = [ctx.data / "images" / f"{i}.png" for i in ids]
         size = ctx.cfg.size
-        cache = ImageCache.build(paths, size, folder=cache_folder(ctx.data, split, size, "dots"),
-                                 channels=3, progress=False)  # fmt: skip
+        cache = build_cache(paths, ctx.data, split, size, recipe="dots", log=ctx.log, channels=3)
         columns = {"image": image_column(cache.array)}  # a named batch: {"image", "count"}
         counts = None
         if split == "train":

@@ -9,6 +9,7 @@ from tqdm.auto import tqdm
 
 from dlf.core.paths import dlf_home
 from dlf.data.cache import ImageCache
+from dlf.data.image import read_image
 from dlf.data.loaders import train_drop_last
 from dlf.data.resident import ArrayLoader
 
@@ -27,12 +28,20 @@ def cache_folder(data: Path, split: str, size: int, recipe: str) -> Path:
 
 
 def build_cache(
-    paths: Sequence[Path], data: Path, split: str, size: int, reader: Callable, recipe: str, log
+    paths: Sequence[Path],
+    data: Path,
+    split: str,
+    size: int,
+    reader: Callable = read_image,
+    recipe: str = "",
+    log=print,
+    channels: int | None = None,
 ) -> ImageCache:
+    """The task's decoded-image cache of one split, kept in dlf_home (see `cache_folder`)."""
     folder = cache_folder(data, split, size, recipe)
     log(f"decoded-image cache for {len(paths)} {split} images at {size}px: {folder}")
     return ImageCache.build(
-        list(paths), size, folder=folder, reader=reader, recipe=recipe,
+        list(paths), size, folder=folder, reader=reader, channels=channels, recipe=recipe,
         progress=sys.stderr.isatty(),  # a bar on a terminal; logs and tests stay clean
     )  # fmt: skip
 

@@ -8,7 +8,6 @@ competition's per-image Dice, with a post-processing fitted on validation), pred
 TTA, probabilities upsampled to 1024, post-processing, RLE submission).
 """
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +18,11 @@ from PIL import Image
 from torch import nn
 
 from dlf.data.augment import Affine, Flip, Lighting, Normalize
-from dlf.data.cache import ImageCache
 from dlf.data.resident import image_column, mask_column
 from dlf.data.splits import stratified_kfold_splitter
 from dlf.models import create_model
 from dlf.tasks.base import Context, Data, Task
-from dlf.tasks.common import cache_folder
+from dlf.tasks.common import build_cache
 from dlf.tasks.siim.files import (
     find_dicoms,
     match_dicoms,
@@ -141,10 +139,8 @@ class SiimTask(Task):
             dicoms = find_dicoms(ctx.data / "dicom-images-test")
             ids = sorted(dicoms)
             paths = [dicoms[i] for i in ids]
-        folder = cache_folder(ctx.data, split, size, "dicom")
-        ctx.log(f"decoded-image cache for {len(paths)} {split} radiographs at {size}px: {folder}")
-        images = ImageCache.build(paths, size, folder=folder, reader=read_radiograph, channels=1,
-                                  recipe="dicom", progress=sys.stderr.isatty()).array  # fmt: skip
+        images = build_cache(paths, ctx.data, split, size, read_radiograph, "dicom", ctx.log,
+                             channels=1).array  # fmt: skip
         if split != "train":
             return Data({"image": image_column(images)}, ids, images=images)
         masks = np.stack([_presize_mask(labels[i], size) for i in ids]).astype(np.uint8)[..., None]
