@@ -52,6 +52,8 @@ def inference_loaders(task: Task, ctx: Context, test: Data, device) -> DataLoade
     return DataLoaders(loader, loader, batch_tfms=task.transforms(ctx), device=device)
 
 
-def validation_predictions(task: Task, ctx: Context, learn: Learner) -> tuple:
-    """The one inference loop on the validation set, with the run's TTA and precision."""
-    return learn.get_preds(act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense)
+def predictions(task: Task, ctx: Context, learn: Learner, dl=None) -> tuple:
+    """The one inference loop, on `dl` (default: the validation set), with the task's
+    activation and the run's TTA, under the learner's precision: validation scoring and the
+    submission are predicted alike."""
+    return learn.get_preds(dl, act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense)

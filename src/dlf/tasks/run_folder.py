@@ -69,12 +69,7 @@ def prepare_run_folder(run: Path, resume: bool, overwrite: bool) -> str:
             raise DlfError(
                 f"{run}: holds a run already; pass --resume to continue it, --overwrite to replace it, or another --out"
             )
-        for name in RUN_FILES:
-            p = run / name
-            if p.is_dir():
-                shutil.rmtree(p)
-            elif p.exists():
-                p.unlink()
+        remove_run_files(run)
     run.mkdir(parents=True, exist_ok=True)
     return "new"
 
@@ -84,9 +79,14 @@ def forget_failed_start(run: Path) -> None:
     (log.txt stays, with the error): there is no training to keep, and a saved config.json
     would refuse the corrected command ("holds a run already") or let --resume replay the bad
     settings."""
+    remove_run_files(run, keep=("log.txt",))
+
+
+def remove_run_files(run: Path, keep: tuple[str, ...] = ()) -> None:
+    """Delete what a run wrote into `run` (RUN_FILES), but the names in `keep`."""
     for name in RUN_FILES:
         p = run / name
-        if name == "log.txt":
+        if name in keep:
             continue
         if p.is_dir():
             shutil.rmtree(p)

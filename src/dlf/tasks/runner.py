@@ -22,7 +22,7 @@ from dlf.core.version import __version__
 from dlf.report.html import write_run_report
 from dlf.tasks.base import Task, TrainConfig
 from dlf.tasks.checks import check_trainable
-from dlf.tasks.compose import build_training, context, inference_loaders, validation_predictions
+from dlf.tasks.compose import build_training, context, inference_loaders, predictions
 from dlf.tasks.options import options_dict, parse_options
 from dlf.tasks.run_folder import (
     RUN_FILES,
@@ -69,6 +69,16 @@ def default_data(task: Task, log) -> Path:
         synth(task, folder, task.synth_n, seed=0)
         log(f"generated in {time.perf_counter() - t:.1f} s")
     return folder
+
+
+def data_folder(task: Task, cfg: TrainConfig, log) -> Path:
+    """The run's data: --data, or the embedded synthetic dataset when none is given."""
+    data = Path(cfg.data) if cfg.data else default_data(task, log)
+    if not data.is_dir():
+        raise DlfError(
+            f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)"
+        )
+    return data
 
 
 def environment(learn: Learner | None = None) -> dict:
@@ -118,11 +128,7 @@ def train(
             # typed and complete in config.json: "1" from the command line is saved as 1
             cfg.options = options_dict(parse_options(task.Options, cfg.options, task.name))
         device = resolve_device(cfg.device)  # a missing GPU is an error now, not after the data
-        data = Path(cfg.data) if cfg.data else default_data(task, log)
-        if not data.is_dir():
-            raise DlfError(
-                f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)"
-            )
+        data = data_folder(task, cfg, log)
         cfg.data = str(data)
         atomic_write_text(
             run / "config.json", json.dumps({"config": dataclasses.asdict(cfg)}, indent=2)
@@ -148,7 +154,7 @@ def train(
             )
 
         kill_point("before_postprocess", learn)  # test hooks; see dlf.core.killpoint
-        preds, *targets = validation_predictions(task, ctx, learn)
+        preds, *targets = predictions(task, ctx, learn)
         target = targets[0] if len(targets) == 1 else tuple(targets)
         post = task.fit_postprocess(ctx, preds, target)
         if post:
@@ -259,7 +265,7 @@ def predict(
     learn = Learner(
         model, dls, loss_func=None, precision=cfg.precision, default_cbs=False, logger=log
     )
-    preds, *_ = learn.get_preds(dls.valid, act=task.activation(ctx), tta=cfg.tta, dense=task.dense)
+    preds, *_ = predictions(task, ctx, learn, dls.valid)
     path = task.write(ctx, test, preds, post, out)
     log(f"submission written: {path} ({len(test)} test items, {cfg.tta} TTA pass(es), "
         f"{learn.precision.name})")  # fmt: skip
@@ -297,11 +303,7 @@ def lr_find(task: Task, cfg: TrainConfig, out_png: Path, **sweep) -> Suggestions
     LRFinder(**sweep)  # refuses bad sweep settings now, not after building the task
     log = RunLog(None)
     cfg.fill_defaults(task.defaults)
-    data = Path(cfg.data) if cfg.data else default_data(task, log)
-    if not data.is_dir():
-        raise DlfError(
-            f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)"
-        )
+    data = data_folder(task, cfg, log)
     seed_everything(cfg.seed)
     parts = build_training(task, cfg, data, log).parts
     learn = Learner(parts.model, parts.dls, parts.loss_func, precision=cfg.precision, logger=log)
