@@ -22,7 +22,7 @@ from dlf.core.errors import DlfError
 from dlf.data.augment import ToFloat, configure
 from dlf.data.blocks import Block
 from dlf.data.cache import ImageCache, _fit_channels
-from dlf.data.image import channel_count, read_image, read_stack, resize, to_uint8
+from dlf.data.image import header_channels, resize, to_uint8
 from dlf.data.loaders import DataLoaders, train_drop_last
 from dlf.data.resident import ArrayLoader, array_column, image_column, mask_column, ragged_column
 from dlf.data.splits import random_splitter
@@ -78,10 +78,8 @@ class Datasets:
                         f"{type(block).__name__} needs a size to batch images: pass size=..."
                     )
                 folder = None if cache_dir is None else Path(cache_dir) / f"block{b}_{block.kind}"
-                channels = block.channels
-                if channels is None and block.reader in (read_image, read_stack):
-                    # from the files themselves, before item_tfms wrap the reader
-                    channels = channel_count(vals)
+                # from the files themselves, before item_tfms wrap the reader
+                channels = block.channels or header_channels(vals, block.reader)
                 cache = ImageCache.build(
                     vals,
                     block.size,

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
-from dlf.data.image import channel_count, read_image, read_pillow, read_stack, resize, to_uint8
+from dlf.data.image import header_channels, read_image, resize, to_uint8
 
 Item = str | os.PathLike | Sequence[str | os.PathLike]  # a path, or paths stacked as channels
 Reader = Callable[[Item], np.ndarray]
@@ -237,8 +237,8 @@ class ImageCache(ArrayCache):
         h, w = _size2(size)
         items = list(items)
         first = None
-        if channels is None and reader in (read_image, read_pillow, read_stack):
-            channels = channel_count(items)  # headers only: no pixel is decoded twice
+        if channels is None:
+            channels = header_channels(items, reader)  # headers only: no pixel decoded twice
         if channels is None:  # a reader of your own: the first readable image's output decides
             for i, it in enumerate(items):
                 try:

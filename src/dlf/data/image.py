@@ -99,6 +99,12 @@ def channel_count(items: Sequence) -> int:
     raise DlfError(f"images have different channel counts: {seen}; pass channels=... to choose")
 
 
+def header_channels(items: Sequence, reader) -> int | None:
+    """`channel_count(items)` when `reader` is one of dlf's readers, whose output channels the
+    file headers tell without decoding; None for a reader of your own (its output decides)."""
+    return channel_count(items) if reader in (read_image, read_pillow, read_stack) else None
+
+
 def read_dicom(path: str | os.PathLike) -> np.ndarray:
     """A DICOM file's pixel array as HWC (uint8/uint16, or int16 for signed CT data)."""
     import pydicom
