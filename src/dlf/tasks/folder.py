@@ -108,8 +108,7 @@ class FolderTask(Task):
                 channels=ctx.opts.channels, progress=sys.stderr.isatty(),
             )  # fmt: skip
         ds = dls.datasets
-        norm = next(t for t in dls.valid_tfms if isinstance(t, Normalize))
-        mean, std = norm.stats(dls.channels)
+        mean, std = Normalize().stats(dls.channels)  # from_folder's default normalisation
         facts = {"vocab": [str(v) for v in dls.vocab], "channels": dls.channels,
                  "normalize": {"mean": mean, "std": std}}  # fmt: skip
         return Data(list(ds.columns), [str(i) for i in ds.items], images=ds.caches[0].array,
