@@ -120,7 +120,7 @@ class DotsTask(Task):
         counts = whole_counts(preds).long().tolist()
         return write_table(out, ("image_id", "count"), zip(test.ids, counts))
 
-    def evaluate(self, truth: Path, pred: Path) -> float:
+    def evaluate(self, pred: Path, truth: Path) -> float:
         t, p = read_counts(truth), read_counts(pred)
         ids = align(t, p, truth, pred, column="image_id", what="test image")
         return math.sqrt(sum((t[i] - p[i]) ** 2 for i in ids) / len(ids))

@@ -7,7 +7,7 @@
     dlf lr-find TASK [--data DIR] [--out FILE.png] [--arch NAME] [--size PX] [--bs N]
                      [--option KEY=VALUE] [--num-it N] [--start-lr X] [--end-lr X]
     dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
-    dlf evaluate TASK --truth FILE --pred FILE
+    dlf evaluate TASK --pred FILE --truth FILE   (the truth inputs are the task's own)
     dlf summary ARCH [--size PX]
     dlf env
     dlf report RUN [RUN ...] [--out FILE]
@@ -91,10 +91,17 @@ def cmd_evaluate(args) -> None:
     from dlf.tasks.runner import evaluate
 
     task = get_task(args.task)
-    value = evaluate(task, Path(args.truth), Path(args.pred))
+    # the truth inputs are the task's own (`Task.truth_inputs`), so they are parsed once the
+    # task is known: `--truth` for most tasks, four files for Open Images
+    truth_parser = _Parser(prog=f"dlf evaluate {task.name}")
+    for name, help in task.truth_inputs.items():
+        truth_parser.add_argument(f"--{name}", help=help)
+    truth = {k: v for k, v in vars(truth_parser.parse_args(args.truth_args)).items() if v}
+    value = evaluate(task, Path(args.pred), **truth)
     # `dlf train` ends with the validation score; this one is the score on the truth file's
     # labels, which nothing was fitted on. The last line stays "METRIC VALUE" for scripts.
-    print(f"test score of {args.pred} against {args.truth} (nothing fitted on these labels):")
+    against = ", ".join(str(v) for v in truth.values())
+    print(f"test score of {args.pred} against {against} (nothing fitted on these labels):")
     print(f"{task.metric_name} {value:.6f}")
 
 
@@ -237,9 +244,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score a submission with the competition's metric")
     _task_arg(p)
-    p.add_argument("--truth", required=True)
     p.add_argument("--pred", required=True)
-    p.set_defaults(func=cmd_evaluate)
+    p.epilog = ("and the task's truth inputs: --truth FILE for most tasks; oid takes --truth-boxes, "
+                "--truth-labels, --hierarchy and --classes (a missing one is named)")  # fmt: skip
+    p.set_defaults(func=cmd_evaluate, takes_extra=True)
 
     p = sub.add_parser("summary", help="layers, output shapes, parameters and FLOPs of a model")
     p.add_argument("arch")
@@ -262,7 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     debug = "--debug" in argv
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        # `dlf evaluate` passes what it does not know to the task (its truth inputs)
+        args, extra = parser.parse_known_args(argv)
+        if extra and not getattr(args, "takes_extra", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.truth_args = extra
         args.func(args)
         return 0
     except DlfError as e:

@@ -228,3 +228,22 @@ def test_dataloaders_to_moves_every_later_batch():
     dls = DataLoaders(loader, loader, device="cpu").to("meta")  # meta: any device but the CPU
     assert dls.device.type == "meta"
     assert next(iter(dls.train))[0].device.type == next(iter(dls.valid))[0].device.type == "meta"
+
+
+# ---- a task's own truth inputs (`Task.truth_inputs`) ------------------------------------------
+
+
+def test_evaluate_takes_the_tasks_truth_inputs_and_names_a_missing_one(capsys, tmp_path):
+    pred = tmp_path / "sub.csv"
+    pred.write_text("id_code,diagnosis\na,0\nb,2\n")
+    rc, _, err = run_cli(capsys, "evaluate", "aptos", "--pred", pred)
+    assert rc == 2 and err.strip() == "dlf: error: dlf evaluate aptos needs --truth"
+    rc, _, err = run_cli(
+        capsys, "evaluate", "aptos", "--pred", pred, "--truth", pred, "--boxes", pred
+    )
+    assert rc == 2 and "unrecognized arguments: --boxes" in err
+    rc, _, err = run_cli(capsys, "train", "aptos", "--boxes", pred)  # only evaluate takes extras
+    assert rc == 2 and "unrecognized arguments: --boxes" in err
+    rc, out, err = run_cli(capsys, "evaluate", "aptos", "--truth", pred, "--pred", pred)
+    assert rc == 0, err
+    assert out.strip().splitlines()[-1] == "qwk 1.000000"  # a file against itself

@@ -14,7 +14,7 @@ test, and owns the order, the run folder, the Learner and the one inference loop
 4. post-process `fit_postprocess(ctx, preds, targets)` on validation predictions made with
                 the run's TTA, `score(ctx, preds, targets, post)`: the competition metric;
 5. write        `write(ctx, test, preds, post, out)`: the submission file;
-                `evaluate(truth, pred)`: the metric on files, as Kaggle scored them.
+                `evaluate(pred, truth)`: the metric on files, as Kaggle scored them.
 
 Plus `synth`: a small dataset in the real layout. Task settings are a typed `Options`
 dataclass (`--option key=value`, converted by type; unknown keys refused). What a task
@@ -127,6 +127,9 @@ class Task:
     Options: ClassVar[type] = NoOptions
     #: outputs are image-shaped maps (TTA maps them back before averaging)
     dense: ClassVar[bool] = False
+    #: what `dlf evaluate` reads besides --pred: {option name: help}; each becomes a
+    #: `--name PATH` argument and reaches `evaluate` as a keyword (dashes as underscores)
+    truth_inputs: ClassVar[dict[str, str]] = {"truth": "the answer key (CSV)"}
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         raise NotImplementedError
@@ -184,5 +187,7 @@ class Task:
     def write(self, ctx: Context, test: Data, preds, post: dict, out: Path) -> Path:
         raise NotImplementedError
 
-    def evaluate(self, truth: Path, pred: Path) -> float:
+    def evaluate(self, pred: Path, truth: Path) -> float:
+        """The metric of submission `pred` against the answer key; a task with other truth
+        inputs (`truth_inputs`) takes them as keywords instead of `truth`."""
         raise NotImplementedError

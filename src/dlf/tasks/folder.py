@@ -170,7 +170,7 @@ class FolderTask(Task):
         rows = [(name, vocab[int(k)]) for name, k in zip(test.ids, probs.argmax(-1).tolist())]
         return write_table(out, ("image", "label"), rows)
 
-    def evaluate(self, truth: Path, pred: Path) -> float:
+    def evaluate(self, pred: Path, truth: Path) -> float:
         t, p = read_labels(truth), read_labels(pred)
         ids = align(t, p, truth, pred, column="image", what="test image")
         return sum(t[k] == p[k] for k in ids) / len(ids)

@@ -272,11 +272,16 @@ def predict(
     return path
 
 
-def evaluate(task: Task, truth: Path, pred: Path) -> float:
-    for p in (truth, pred):
-        if not Path(p).is_file():
+def evaluate(task: Task, pred: Path, **truth: Path) -> float:
+    """Score submission `pred` with the task's metric against its truth inputs (by the names
+    of `task.truth_inputs`: `truth=` for most tasks)."""
+    missing = sorted(set(task.truth_inputs) - {k.replace("_", "-") for k in truth})
+    if missing:
+        raise DlfError(f"dlf evaluate {task.name} needs --{' --'.join(missing)}")
+    for p in (pred, *truth.values()):
+        if not Path(p).exists():
             raise DlfError(f"{p}: file not found")
-    return task.evaluate(Path(truth), Path(pred))
+    return task.evaluate(pred=Path(pred), **{k: Path(v) for k, v in truth.items()})
 
 
 def run_cli_safely(fn, debug: bool) -> int:

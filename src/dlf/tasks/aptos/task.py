@@ -174,6 +174,6 @@ class AptosTask(Task):
         ctx.log(f"{len(test)} test images graded; grades 0-4: {counts}")
         return out
 
-    def evaluate(self, truth: Path, pred: Path) -> float:
+    def evaluate(self, pred: Path, truth: Path) -> float:
         t, p = paired_labels(truth, pred)
         return float(quadratic_weighted_kappa(torch.tensor(t), torch.tensor(p)))

@@ -229,7 +229,7 @@ class SiimTask(Task):
         )
         return out
 
-    def evaluate(self, truth: Path, pred: Path) -> float:
+    def evaluate(self, pred: Path, truth: Path) -> float:
         scores = evaluate_siim(truth, pred)
         print(
             f"dice on images with pneumothorax {scores['dice_positive']:.6f}; share of empty images {scores['empty_share']:.6f}"
