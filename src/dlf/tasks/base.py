@@ -10,7 +10,8 @@ test, and owns the order, the run folder, the Learner and the one inference loop
                 `sampler`; `transforms(ctx, train)`;
 2. model        `model(ctx)`: a registered zoo model plus the task's head;
 3. loss, metric `loss(ctx)`, `metrics(ctx)`; `activation` and `dense` say how outputs
-                become predictions (and how TTA maps them back);
+                become predictions (and how TTA maps them back; `tta_merge` when passes
+                are merged, not averaged); `decode` turns a batch into per-item results;
 4. post-process `fit_postprocess(ctx, preds, targets)` on validation predictions made with
                 the run's TTA, `score(ctx, preds, targets, post)`: the competition metric;
 5. write        `write(ctx, test, preds, post, out)`: the submission file;
@@ -29,6 +30,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
+
+from dlf.train.tta import TTAMerge
 
 #: defaults shared by every task, for the TrainConfig fields left as None
 BASE_DEFAULTS = {"seed": 42, "precision": "auto", "device": "auto", "tta": 1}
@@ -166,6 +169,16 @@ class Task:
 
     def activation(self, ctx: Context) -> Callable | None:
         """Raw outputs -> what post-processing and the submission work on; None: as they are."""
+        return None
+
+    def tta_merge(self, ctx: Context) -> TTAMerge | None:
+        """How TTA passes of outputs that are not maps come back together (boxes are merged,
+        not averaged); None: averaged (mapped back first when `dense`)."""
+        return None
+
+    def decode(self, ctx: Context) -> Callable | None:
+        """A batch of activated outputs -> a list of per-item results (ragged: boxes per
+        image); None: predictions stay one tensor."""
         return None
 
     # 4. post-processing and the competition metric on validation

@@ -56,4 +56,5 @@ def predictions(task: Task, ctx: Context, learn: Learner, dl=None) -> tuple:
     """The one inference loop, on `dl` (default: the validation set), with the task's
     activation and the run's TTA, under the learner's precision: validation scoring and the
     submission are predicted alike."""
-    return learn.get_preds(dl, act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense)
+    return learn.get_preds(dl, act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense,
+                           merge=task.tta_merge(ctx), decode=task.decode(ctx))  # fmt: skip
