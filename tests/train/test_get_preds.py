@@ -136,3 +136,19 @@ def test_a_host_metric_scores_ragged_records_once_per_validation():
     ranks = [1 + torch.argsort(o, descending=True).tolist().index(int(t)) for o, t in zip(out, y)]
     assert learn.recorder.values[-1]["mrr"] == sum(1 / r for r in ranks) / len(ranks)
     assert calls == [len(y)]  # scored once, on every item, after the last batch
+
+
+def test_boxes_found_on_each_symmetry_map_back_onto_the_image():
+    """Reference: a box drawn as a mask, moved by `dihedral`; the moved mask's bounding box,
+    mapped back by `undo_dihedral_boxes`, is the box drawn (h != w catches a swapped size)."""
+    from dlf.train.tta import undo_dihedral_boxes
+
+    h, w = 12, 20
+    box = torch.tensor([3.0, 2.0, 11.0, 7.0])  # x1 y1 x2 y2, pixel edges
+    mask = torch.zeros(h, w)
+    mask[2:7, 3:11] = 1
+    for k in range(8):
+        m = dihedral(mask, k)
+        ys, xs = torch.nonzero(m, as_tuple=True)
+        found = torch.stack([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).float()
+        assert torch.equal(undo_dihedral_boxes(found, k, h, w), box), k

@@ -35,6 +35,19 @@ def undo_dihedral(y: torch.Tensor, k: int) -> torch.Tensor:
     return y
 
 
+def undo_dihedral_boxes(boxes: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
+    """Boxes (..., 4: x1 y1 x2 y2, pixels) found on `dihedral(image, k)` of an h x w image,
+    mapped back onto the image itself: the inverse steps of `dihedral` in reverse order."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    if k & 4:  # the transformed image is w x h: its x runs along the original's y
+        x1, y1, x2, y2 = y1, x1, y2, x2
+    if k & 2:
+        y1, y2 = h - y2, h - y1
+    if k & 1:
+        x1, x2 = w - x2, w - x1
+    return torch.stack([x1, y1, x2, y2], -1)
+
+
 # The order in which TTA passes are added: identity, left-right, up-down, both, then transposes.
 TTA_ORDER = (0, 1, 2, 3, 4, 5, 6, 7)
 
@@ -110,4 +123,12 @@ class TTA(Callback):
                                  first=learn.pred, merge=self.merge)  # fmt: skip
 
 
-__all__ = ["TTA", "TTA_ORDER", "TTAMerge", "dihedral", "tta_predict", "undo_dihedral"]
+__all__ = [
+    "TTA",
+    "TTA_ORDER",
+    "TTAMerge",
+    "dihedral",
+    "tta_predict",
+    "undo_dihedral",
+    "undo_dihedral_boxes",
+]
