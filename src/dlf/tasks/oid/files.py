@@ -328,7 +328,10 @@ def _image_ids(rows: list[Row], column: str, path) -> np.ndarray:
     ids = np.array([r[column] for r in rows], dtype=str)
     unique, first = np.unique(ids, return_index=True)
     for value, i in zip(unique.tolist(), first.tolist()):
-        check_id(value, rows[i].where(path), column)
+        try:
+            check_id(value, "", column)
+        except DlfError:  # only now spend the time on naming the row
+            check_id(value, rows[i].where(path), column)
     return ids
 
 
