@@ -191,19 +191,18 @@ def _class_ap(scores: np.ndarray, tp: np.ndarray, n_gt: float) -> float:
 
 
 def _official_order(key: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Indices sorted by key, and within a key as `np.argsort(score_of_key)[::-1]` would:
-    descending score, the later detection first among ties. numpy's argsort need not be
-    stable, so every key with tied scores is redone with np.argsort itself."""
-    n = len(key)
-    position = np.arange(n)
-    order = np.lexsort((-position, -score, key))
+    """Indices sorted by key, and within a key as `np.argsort(score_of_key)[::-1]` orders
+    that key's detections (taken in their submission order). Without ties that is simply
+    descending score; numpy's argsort need not be stable, so every key with tied scores is
+    redone with np.argsort itself (rare with real scores, cheap either way)."""
+    order = np.lexsort((-score, key))
     k, s = key[order], score[order]
     tied = np.flatnonzero((k[1:] == k[:-1]) & (s[1:] == s[:-1]))
     if len(tied):
         starts = np.searchsorted(k, np.unique(k[tied]), side="left")
         ends = np.searchsorted(k, k[starts], side="right")
         for lo, hi in zip(starts.tolist(), ends.tolist()):
-            members = np.sort(order[lo:hi])  # the key's detections in their own order
+            members = np.sort(order[lo:hi])  # the key's detections in submission order
             order[lo:hi] = members[np.argsort(score[members])[::-1]]
     return order
 
