@@ -236,10 +236,10 @@ def read_submission(path: str | os.PathLike, classes: Sequence[str] | dict) -> D
     image_ids = np.array(list(unique_ids(rows, "ImageId", path, what="image")), dtype=str)
     index = {name: i for i, name in enumerate(classes)}
     names: list[str] = []
-    columns: list[list[str]] = [[] for _ in range(5)]  # score, xmin, ymin, xmax, ymax
+    numbers: list[str] = []  # score, xmin, ymin, xmax, ymax of each detection in turn
     counts = np.zeros(len(rows), dtype=np.int64)
     for i, row in enumerate(rows):
-        tokens = row["PredictionString"].split()
+        tokens = row.fields["PredictionString"].split()
         if len(tokens) % 6:
             raise DlfError(
                 f"{path} line {row.line} (ImageId {row['ImageId']}): PredictionString has "
@@ -248,8 +248,8 @@ def read_submission(path: str | os.PathLike, classes: Sequence[str] | dict) -> D
             )
         counts[i] = len(tokens) // 6
         names.extend(tokens[0::6])
-        for k, column in enumerate(columns):
-            column.extend(tokens[k + 1 :: 6])
+        del tokens[0::6]  # what is left are the numbers, five per detection
+        numbers.extend(tokens)
     image = np.repeat(np.arange(len(rows), dtype=np.int64), counts)
     try:
         labels = np.array([index[n] for n in names], dtype=np.int64)
@@ -259,24 +259,23 @@ def read_submission(path: str | os.PathLike, classes: Sequence[str] | dict) -> D
             f"{path} line {at.line} (ImageId {at['ImageId']}): unknown LabelName "
             f"{e.args[0]!r}, not in the class list; use the challenge's LabelNames (/m/...)"
         ) from None
-    values = []
-    for column in columns:
-        try:
-            values.append(np.array(column, dtype=np.float64))
-        except ValueError:
-            bad = next(j for j, t in enumerate(column) if not _is_float(t))
-            at = _row_of(image, bad, rows)
-            raise DlfError(
-                f"{path} line {at.line} (ImageId {at['ImageId']}): {column[bad]!r} is not a "
-                "number; each detection is 'LabelName Confidence XMin YMin XMax YMax'"
-            ) from None
-    values = np.stack(values, axis=1).reshape(-1, 5)
+    try:
+        values = np.array(numbers, dtype=np.float64)
+    except ValueError:
+        bad = next(j for j, t in enumerate(numbers) if not _is_float(t))
+        at = _row_of(image, bad // 5, rows)
+        raise DlfError(
+            f"{path} line {at.line} (ImageId {at['ImageId']}): {numbers[bad]!r} is not a "
+            "number; each detection is 'LabelName Confidence XMin YMin XMax YMax'"
+        ) from None
+    values = values.reshape(-1, 5)
     bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
     if len(bad):
         at = _row_of(image, bad[0], rows)
+        nth = bad[0] + 1 - int(np.searchsorted(image, image[bad[0]]))
         raise DlfError(
-            f"{path} line {at.line} (ImageId {at['ImageId']}): detection {bad[0] + 1 - _first(image, bad[0])} "
-            "has a value that is not a finite number; write plain decimals"
+            f"{path} line {at.line} (ImageId {at['ImageId']}): detection {nth} has a value "
+            "that is not a finite number; write plain decimals"
         )
     return Detections(
         image_ids=image_ids,
@@ -325,19 +324,18 @@ def write_submission(
 
 
 def _image_ids(rows: list[Row], column: str, path) -> np.ndarray:
-    ids = np.array([r[column] for r in rows], dtype=str)
-    unique, first = np.unique(ids, return_index=True)
-    for value, i in zip(unique.tolist(), first.tolist()):
+    ids = [r.fields[column] for r in rows]
+    for value in dict.fromkeys(ids):  # each distinct id once
         try:
             check_id(value, "", column)
         except DlfError:  # only now spend the time on naming the row
-            check_id(value, rows[i].where(path), column)
-    return ids
+            check_id(value, rows[ids.index(value)].where(path), column)
+    return np.array(ids, dtype=str)
 
 
 def _labels(rows: list[Row], column: str, index: dict[str, int], path) -> np.ndarray:
     try:
-        return np.array([index[r[column]] for r in rows], dtype=np.int64)
+        return np.array([index[r.fields[column]] for r in rows], dtype=np.int64)
     except KeyError as e:
         bad = next(r for r in rows if r[column] not in index)
         raise DlfError(
@@ -347,7 +345,7 @@ def _labels(rows: list[Row], column: str, index: dict[str, int], path) -> np.nda
 
 
 def _floats(rows: list[Row], column: str, path) -> np.ndarray:
-    values = [r[column] for r in rows]
+    values = [r.fields[column] for r in rows]
     try:
         out = np.array(values, dtype=np.float64)
     except ValueError:
@@ -378,8 +376,3 @@ def _is_float(text: str) -> bool:
 
 def _row_of(image: np.ndarray, detection: int, rows: list[Row]) -> Row:
     return rows[int(image[detection])]
-
-
-def _first(image: np.ndarray, detection: int) -> int:
-    """Index of the first detection of the image that `detection` belongs to."""
-    return int(np.searchsorted(image, image[detection]))
