@@ -14,6 +14,7 @@ Boxes are (xmin, ymin, xmax, ymax) fractions. Classes in the hand cases:
 import numpy as np
 import pytest
 
+from dlf.core import DlfError
 from dlf.tasks.oid.files import Boxes, Detections, ImageLabels
 from dlf.tasks.oid.hierarchy import Hierarchy
 from dlf.tasks.oid.metric import evaluate_oid, oid_map, voc_ap
@@ -458,3 +459,28 @@ def test_many_more_random_cases_equal_the_reference_exactly():
         result = oid_map(boxes, labels, dets, tree, C)
         _, ref_ap, _ = reference_map(boxes, labels, dets, tree.ancestors, tree.descendants, C)
         np.testing.assert_array_equal(result.ap, ref_ap, err_msg=f"seed {seed}")
+
+
+def test_empty_inputs():
+    # no detections: every class with a box has AP 0; no truth at all: nothing to average
+    r = score(truth_boxes(("i1", CAR, A)), NO_LABELS, detections())
+    assert r.ap[CAR] == 0.0 and r.map == 0.0
+    r = score(truth_boxes(), image_labels(("i1", CAR, 1)), detections(i1=[(CAR, 0.9, A)]))
+    assert np.isnan(r.map) and (r.n_gt == 0).all()
+
+
+def test_evaluate_oid_refuses_a_submission_for_other_images(tmp_path):
+    (tmp_path / "classes.csv").write_text("/m/car,Car\n")
+    (tmp_path / "boxes.csv").write_text(
+        "ImageID,LabelName,XMin,XMax,YMin,YMax,IsGroupOf\nim1,/m/car,0.1,0.3,0.1,0.3,0\n"
+    )
+    (tmp_path / "labels.csv").write_text("ImageID,Source,LabelName,Confidence\n")
+    (tmp_path / "sub.csv").write_text("ImageId,PredictionString\nim7,/m/car 0.9 0 0 1 1\n")
+    with pytest.raises(DlfError, match="none of the 1 images"):
+        evaluate_oid(
+            tmp_path / "sub.csv",
+            tmp_path / "boxes.csv",
+            tmp_path / "labels.csv",
+            None,
+            tmp_path / "classes.csv",
+        )

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dlf.core.errors import DlfError
 from dlf.tasks.oid.files import (
     Boxes,
     Detections,
@@ -83,13 +84,16 @@ def evaluate_oid(
     e.g. for truth files that were expanded already)."""
     names = list(read_classes(classes))
     tree = read_hierarchy(hierarchy, names) if hierarchy is not None else None
-    return oid_map(
-        read_boxes(truth_boxes, names),
-        read_image_labels(truth_labels, names),
-        read_submission(pred, names),
-        tree,
-        len(names),
-    )
+    boxes = read_boxes(truth_boxes, names)
+    labels = read_image_labels(truth_labels, names)
+    dets = read_submission(pred, names)
+    truth_ids = set(boxes.image_ids.tolist()) | set(labels.image_ids.tolist())
+    if len(dets.image_ids) and truth_ids.isdisjoint(dets.image_ids.tolist()):
+        raise DlfError(
+            f"{pred}: none of the {len(dets.image_ids)} images is in {truth_boxes} or "
+            f"{truth_labels}; score a submission against the truth of the same images"
+        )
+    return oid_map(boxes, labels, dets, tree, len(names))
 
 
 def oid_map(
