@@ -294,7 +294,8 @@ def write_submission(
 ) -> Path:
     """Write `ImageId,PredictionString` atomically, one row per image. `dets[i]` is
     `(labels (k,) class indices, scores (k,), boxes (k, 4) xmin,ymin,xmax,ymax)` for
-    `image_ids[i]`; an image without detections gets an empty string."""
+    `image_ids[i]`; an image without detections gets an empty string. Scores and
+    coordinates are written with 6 significant digits."""
     names = list(classes)
     if len(dets) != len(image_ids):
         raise ValueError(f"{len(image_ids)} image ids for {len(dets)} detection lists")
@@ -311,6 +312,8 @@ def write_submission(
             [np.asarray(scores, dtype=np.float64).reshape(-1, 1),
              np.asarray(boxes, dtype=np.float64).reshape(-1, 4)]
         )  # fmt: skip
+        if len(labels) != len(table):
+            raise ValueError(f"{image_id}: {len(labels)} labels for {len(table)} scores/boxes")
         parts = [
             f"{names[c]} {s:.6g} {x0:.6g} {y0:.6g} {x1:.6g} {y1:.6g}"
             for c, (s, x0, y0, x1, y1) in zip(labels.tolist(), table.tolist())
