@@ -9,8 +9,9 @@ before scoring:
 - a box, and a positive image-level label (Confidence 1), is repeated for every ancestor;
 - a negative image-level label (Confidence 0) is repeated for every descendant.
 
-A label may sit under two parents (the real file has such labels); the official code unions
-the sets of every occurrence, and so does this one.
+A label may sit under two parents (the official code says some do, and unites the sets of
+every place a label occurs); so does this one: its ancestors are the labels on the paths
+above each of its places.
 """
 
 from dataclasses import dataclass
