@@ -42,6 +42,11 @@ BENCHES = [
         ["--size", "128", "--steps", "8", "--repeats", "5"],
         ["--size", "32", "--steps", "2", "--repeats", "1", "--screen", "1"],
     ),
+    (
+        "oid_eval.py",
+        ["--images", "41620", "--repeats", "3", "--baseline-images", "400"],
+        ["--images", "300", "--repeats", "1", "--baseline-images", "50"],
+    ),
 ]
 
 
@@ -66,6 +71,13 @@ NOTES = """## What the scripts measure, and what limits the figures
   ResNet-18 step, and model FLOP/s against a measured matmul peak (orientation only: on
   CPU, Winograd/oneDNN convolutions are not bound by the matmul figure). Target: dlf at
   least 0.97 of plain.
+- **oid_eval.py**: seconds for dlf to read and score a generated Open Images 2019
+  detection submission of the real validation set's size (41,620 images, 500 classes,
+  about 2 million detections), against the plain loop-per-image-and-class reference
+  written from the official evaluator's structure (tests/tasks/oid/reference.py), timed
+  on a subset of images and extrapolated per image (scoring only, no reading). The
+  official evaluator (TensorFlow, pandas) is not installed here. Target: well under 60 s,
+  at least 10x the official evaluator.
 
 The machine has 2 cores and may be shared: a 2-thread PyTorch process competing for the
 cores loses far more than its share (every parallel region waits for a descheduled
