@@ -104,7 +104,7 @@ class Scene:
     """One displayed picture (H, W, 3 uint8), its boxes, its verified image labels, and
     each annotated thing's visible pixels (for tests: the object under a box is there)."""
 
-    image: np.ndarray
+    image: np.ndarray | None
     boxes: list[Box]
     positives: list[str]
     negatives: list[str]
@@ -193,11 +193,11 @@ def _write_all(root: Path, n: int, n_test: int, seed: int) -> None:
     k = 0
     for split, count in sizes.items():
         (root / split).mkdir()
-        records: list[tuple[str, Scene]] = []
+        records: list[tuple[str, Scene]] = []  # without pixels: a split's worth is large
         for _ in progress(range(count), count, f"{split} images"):
             scene, _, jpeg = make_image(seed, k)
             (root / split / f"{ids[k]}.jpg").write_bytes(jpeg)
-            records.append((ids[k], scene))
+            records.append((ids[k], Scene(None, scene.boxes, scene.positives, scene.negatives)))
             k += 1
         records.sort(key=lambda r: r[0])  # the real files are sorted by ImageID
         short = split == "validation"
