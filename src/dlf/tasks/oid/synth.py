@@ -32,6 +32,7 @@ with an EXIF Orientation tag (3, 6 or 8): the boxes are in the displayed picture
 reader that honours the tag (`dlf.data.image.read_oriented`) sees them in place.
 """
 
+import csv
 import io
 import json
 import math
@@ -148,11 +149,10 @@ def image_ids(seed: int, count: int) -> list[str]:
     ids: list[str] = []
     seen: set[str] = set()
     while len(ids) < count:
-        for x in rng.integers(0, 2**63, count - len(ids), dtype=np.int64):
-            i = f"{int(x) * 2 + int(rng.integers(2)):016x}"
-            if i not in seen:
-                seen.add(i)
-                ids.append(i)
+        i = rng.bytes(8).hex()
+        if i not in seen:
+            seen.add(i)
+            ids.append(i)
     return ids
 
 
@@ -182,9 +182,8 @@ def _stored_pixels(displayed: np.ndarray, orientation: int) -> np.ndarray:
 
 
 def _write_all(root: Path, n: int, n_test: int, seed: int) -> None:
-    classes = io.StringIO()
-    for label, name in DISPLAY_NAMES.items():
-        classes.write(f"{label},{name}\n")
+    classes = io.StringIO()  # no header line, as the real file
+    csv.writer(classes, lineterminator="\n").writerows(DISPLAY_NAMES.items())
     atomic_write_text(root / FILES["classes"], classes.getvalue())
     atomic_write_text(root / FILES["hierarchy"], json.dumps(hierarchy(), indent=4) + "\n")
 
