@@ -29,7 +29,14 @@ from dlf.data.blocks import (
     RegressionBlock,
 )
 from dlf.data.cache import ArrayCache, ImageCache
-from dlf.data.image import channel_count, read_dicom, read_image, read_stack
+from dlf.data.image import (
+    channel_count,
+    oriented_size,
+    read_dicom,
+    read_image,
+    read_oriented,
+    read_stack,
+)
 from dlf.data.image_dls import ImageDataLoaders, class_folders
 from dlf.data.loaders import DataLoaders, DeviceLoader, to_device, train_drop_last
 from dlf.data.resident import ArrayLoader, array_column, image_column, mask_column, ragged_column
@@ -86,11 +93,13 @@ __all__ = [
     "image_column",
     "kfold_splitter",
     "mask_column",
+    "oriented_size",
     "parent_label",
     "ragged_column",
     "random_splitter",
     "read_dicom",
     "read_image",
+    "read_oriented",
     "read_stack",
     "read_table",
     "stratified_kfold_splitter",
