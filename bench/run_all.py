@@ -42,6 +42,16 @@ BENCHES = [
         ["--size", "128", "--steps", "8", "--repeats", "5"],
         ["--size", "32", "--steps", "2", "--repeats", "1", "--screen", "1"],
     ),
+    (
+        "nms.py",
+        ["--boxes", "1000", "4000", "--classes", "1", "80", "--repeats", "5"],
+        ["--boxes", "200", "--classes", "1", "5", "--repeats", "1"],
+    ),
+    (
+        "detection_train.py",
+        ["--size", "128", "--bs", "8", "--steps", "8", "--repeats", "3"],
+        ["--size", "64", "--bs", "2", "--steps", "2", "--repeats", "1"],
+    ),
 ]
 
 
@@ -66,6 +76,12 @@ NOTES = """## What the scripts measure, and what limits the figures
   ResNet-18 step, and model FLOP/s against a measured matmul peak (orientation only: on
   CPU, Winograd/oneDNN convolutions are not bound by the matmul figure). Target: dlf at
   least 0.97 of plain.
+- **nms.py**: per-class NMS of detector-like candidates (overlapping clusters), dlf's
+  fixed-point NMS against the brute-force Python reference and the usual pure-PyTorch
+  greedy loop (all checked to keep the same boxes first), one torch thread.
+- **detection_train.py**: training images/s of fcos_resnet18 + FCOSLoss + SGD in dlf's
+  Learner against the same model, loss, optimizer and batches in a plain loop, fp32.
+  Target: dlf at least 0.97 of plain.
 
 The machine has 2 cores and may be shared: a 2-thread PyTorch process competing for the
 cores loses far more than its share (every parallel region waits for a descheduled
