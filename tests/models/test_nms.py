@@ -68,6 +68,10 @@ def test_ties_and_empty():
     boxes = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 10]])
     assert nms(boxes, torch.tensor([0.5, 0.5]), 0.5).tolist() == [0]  # index order on ties
     assert nms(torch.zeros(0, 4), torch.zeros(0), 0.5).tolist() == []
+    # IoU exactly at the threshold (50 / 100) is not "too much": both stay, as in torchvision
+    half = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 5]])
+    assert nms(half, torch.tensor([0.9, 0.8]), 0.5).tolist() == [0, 1]
+    assert nms(half, torch.tensor([0.9, 0.8]), 0.49).tolist() == [0]
 
 
 box = st.tuples(
