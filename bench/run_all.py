@@ -47,6 +47,16 @@ BENCHES = [
         ["--images", "41620", "--repeats", "3", "--baseline-images", "400"],
         ["--images", "300", "--repeats", "1", "--baseline-images", "50"],
     ),
+    (
+        "nms.py",
+        ["--boxes", "1000", "4000", "--classes", "1", "80", "--repeats", "5"],
+        ["--boxes", "200", "--classes", "1", "5", "--repeats", "1"],
+    ),
+    (
+        "detection_train.py",
+        ["--size", "128", "--bs", "8", "--steps", "8", "--repeats", "3"],
+        ["--size", "64", "--bs", "2", "--steps", "2", "--repeats", "1"],
+    ),
 ]
 
 
@@ -78,6 +88,12 @@ NOTES = """## What the scripts measure, and what limits the figures
   on a subset of images and extrapolated per image (scoring only, no reading). The
   official evaluator (TensorFlow, pandas) is not installed here. Target: well under 60 s,
   at least 10x the official evaluator.
+- **nms.py**: per-class NMS of detector-like candidates (overlapping clusters), dlf's
+  fixed-point NMS against the brute-force Python reference and the usual pure-PyTorch
+  greedy loop (all checked to keep the same boxes first), one torch thread.
+- **detection_train.py**: training images/s of fcos_resnet18 + FCOSLoss + SGD in dlf's
+  Learner against the same model, loss, optimizer and batches in a plain loop, fp32.
+  Target: dlf at least 0.97 of plain.
 
 The machine has 2 cores and may be shared: a 2-thread PyTorch process competing for the
 cores loses far more than its share (every parallel region waits for a descheduled

@@ -11,11 +11,15 @@ from dlf.models import create_model, list_models
 def test_forward_backward_and_param_groups(name):
     torch.manual_seed(0)
     model = create_model(name, num_classes=3)
-    is_unet = name.startswith("unet_")
+    is_unet, is_detector = name.startswith("unet_"), name.startswith("fcos_")
     size = 64 if is_unet else 32
     y = model(torch.randn(2, 3, size, size))
-    assert y.shape == ((2, 3, size, size) if is_unet else (2, 3))
-    y.float().pow(2).mean().backward()
+    if is_detector:  # FCOSOutput: per-location logits, distances, centerness of every level
+        assert y.logits.shape == (2, y.points.shape[0], 3)
+        (y.logits.pow(2).mean() + y.ltrb.pow(2).mean() + y.centerness.pow(2).mean()).backward()
+    else:
+        assert y.shape == ((2, 3, size, size) if is_unet else (2, 3))
+        y.float().pow(2).mean().backward()
     params = list(model.parameters())
     assert all(p.grad is not None for p in params), "every parameter takes part in the loss"
 
@@ -24,6 +28,8 @@ def test_forward_backward_and_param_groups(name):
     assert len(ids) == len(set(ids)) == len(params), "groups cover every parameter exactly once"
     if is_unet:
         assert {id(p) for p in groups[0]} == {id(p) for p in model.encoder.parameters()}
+    elif is_detector:
+        assert {id(p) for p in groups[0]} == {id(p) for p in model.backbone.parameters()}
     else:
         assert {id(p) for p in model.fc.parameters()} <= {id(p) for p in groups[-1]}
         stem = model.get_submodule(model.pretrained_cfg["first_conv"]).weight

@@ -6,6 +6,7 @@ print(summary(model, (1, 6, 224, 224)))
 """
 
 from dlf.models.classifier import ClassifierBase
+from dlf.models.detection import FCOS, FCOSOutput, decode_detections
 from dlf.models.fpn import FPN
 from dlf.models.layers import (
     SCSE,
@@ -48,6 +49,7 @@ from dlf.models.vgg import VGG, vgg11, vgg16
 from dlf.models.weights import LoadReport, adapt_input_conv, load_pretrained
 
 __all__ = [
+    "FCOS",
     "FPN",
     "SCSE",
     "VGG",
@@ -56,6 +58,7 @@ __all__ = [
     "Bottleneck",
     "ClassifierBase",
     "ConvNormAct",
+    "FCOSOutput",
     "GeM",
     "LeNet",
     "LoadReport",
@@ -66,6 +69,7 @@ __all__ = [
     "adapt_input_conv",
     "create_model",
     "create_pool",
+    "decode_detections",
     "init_weights_kaiming",
     "input_channels",
     "lenet",

@@ -17,6 +17,7 @@ TASKS = {
     "folder": "dlf.tasks.folder:FolderTask",
     "aptos": "dlf.tasks.aptos.task:AptosTask",
     "siim": "dlf.tasks.siim.task:SiimTask",
+    "oid": "dlf.tasks.oid.task:OidTask",
 }
 
 
