@@ -152,8 +152,8 @@ def read_vrd(
         [col[c] for c in ("XMin1", "YMin1", "XMax1", "YMax1", "XMin2", "YMin2", "XMax2", "YMax2")],
         lambda i: f"{path} line {lines[i]}",
     )
-    box1, box2 = coords[:, :4], coords[:, 4:]
-    _check_boxes(box1, box2, path, lines)
+    _check_boxes(coords[:, :4], coords[:, 4:], path, lines)
+    box1, box2 = coords[:, :4].astype(np.float32), coords[:, 4:].astype(np.float32)
     relation = _relations(col["RelationshipLabel"], lambda i: f"{path} line {lines[i]}")
     differ = (relation == IS) & (box1 != box2).any(axis=1)
     if differ.any():
