@@ -329,23 +329,23 @@ def _convert_chunk(
 ) -> tuple[np.ndarray, ...]:
     """(numbers (n, 9): confidence and both boxes, label1, label2, relation, triplets per row)
     for one chunk of rows; a bad value names its row's line."""
-    values = np.array(tokens, dtype=object).reshape(-1, 12)
     triplet_line = np.repeat(np.asarray(lines, dtype=np.int64), counts)
 
     def where(i: int) -> str:
         return f"{path} line {triplet_line[i]}"
 
-    number = _numbers(values[:, _NUMBER_FIELDS].T.tolist(), where)
+    # Field k of every triplet is tokens[k::12]: plain list slices, no per-token object.
+    number = _numbers([tokens[k::12] for k in _NUMBER_FIELDS], where)
     bad = ~np.isfinite(number[:, 0])
     if bad.any():
         i = int(np.argmax(bad))
         raise DlfError(
-            f"{where(i)}: confidence {values[i, 0]!r} is not a finite number; fix the row"
+            f"{where(i)}: confidence {tokens[12 * i]!r} is not a finite number; fix the row"
         )
     _check_boxes(number[:, 1:5], number[:, 5:9], path, triplet_line)
-    relation = _relations(values[:, 11].tolist(), where)
-    label1 = [label_vocab.setdefault(t, len(label_vocab)) for t in values[:, 1].tolist()]
-    label2 = [label_vocab.setdefault(t, len(label_vocab)) for t in values[:, 6].tolist()]
+    relation = _relations(tokens[11::12], where)
+    label1 = [label_vocab.setdefault(t, len(label_vocab)) for t in tokens[1::12]]
+    label2 = [label_vocab.setdefault(t, len(label_vocab)) for t in tokens[6::12]]
     return (
         number,
         np.array(label1, np.int32),

@@ -124,12 +124,12 @@ def vrd_score(
 
     gt_key = tuple_key(t_img, t_l1, t_l2, truth.relation)
     det_key = tuple_key(p_img[order], p_l1[order], p_l2[order], preds.relation[order])
-    rel_hit = _true_positives(
-        det_key, [preds.box1[order], preds.box2[order]], gt_key, [truth.box1, truth.box2],
-        iou_threshold,
-    )  # fmt: skip
-    phrase_hit = _true_positives(
-        det_key, [_enclosing(preds.box1[order], preds.box2[order])], gt_key,
+    pairs = _same_key_pairs(det_key, gt_key)
+    rel_hit = _hits(
+        pairs, [preds.box1[order], preds.box2[order]], [truth.box1, truth.box2], iou_threshold
+    )
+    phrase_hit = _hits(
+        pairs, [_enclosing(preds.box1[order], preds.box2[order])],
         [_enclosing(truth.box1, truth.box2)], iou_threshold,
     )  # fmt: skip
 
@@ -182,35 +182,44 @@ def evaluate_vrd(
     return vrd_score(truth_triplets, labels, preds)
 
 
-def _true_positives(
-    det_key: np.ndarray,
-    det_boxes: list[np.ndarray],
-    gt_key: np.ndarray,
-    gt_boxes: list[np.ndarray],
-    iou_threshold: float,
-) -> np.ndarray:
-    """Hit flags for detections given in processing order (see the module docstring).
-
-    Each detection is paired with every truth triplet of its key (image and labels); its
-    candidate is the pair of highest IoU (NaN, from two empty boxes, counts as highest,
-    as numpy's argmax has it, and never reaches the threshold); the hit goes to the first
-    detection, in order, that reaches the threshold on each candidate.
-    """
-    hit = np.zeros(len(det_key), bool)
-    gt_order = np.argsort(gt_key, kind="stable")  # same key: file order, for argmax ties
+def _same_key_pairs(det_key: np.ndarray, gt_key: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every (detection, truth triplet) pair of the same key (image and labels), grouped by
+    detection in order and, within one, in the truth's file order (argmax ties go to the
+    first): (detection of each pair, truth of each pair, each detection's pair count)."""
+    gt_order = np.argsort(gt_key, kind="stable")
     sorted_keys = gt_key[gt_order]
     lo = np.searchsorted(sorted_keys, det_key, side="left")
     count = np.searchsorted(sorted_keys, det_key, side="right") - lo
-    if not count.any():
-        return hit
-    det_of_pair = np.repeat(np.arange(len(det_key)), count)
     pair_start = np.cumsum(count) - count
+    det_of_pair = np.repeat(np.arange(len(det_key)), count)
     gt_of_pair = gt_order[np.repeat(lo - pair_start, count) + np.arange(count.sum())]
+    return det_of_pair, gt_of_pair, count
+
+
+def _hits(
+    pairs: tuple[np.ndarray, ...],
+    det_boxes: list[np.ndarray],
+    gt_boxes: list[np.ndarray],
+    iou_threshold: float,
+) -> np.ndarray:
+    """Hit flags for detections in processing order (see the module docstring).
+
+    A detection's candidate is its pair of highest IoU (the smallest over the boxes given;
+    NaN, from two empty boxes, counts as highest, as numpy's argmax has it, and never
+    reaches the threshold); the hit goes to the first detection, in order, that reaches
+    the threshold on each candidate: no sequential loop is needed, since a detection
+    only ever competes for its own candidate.
+    """
+    det_of_pair, gt_of_pair, count = pairs
+    hit = np.zeros(len(count), bool)
+    if len(det_of_pair) == 0:
+        return hit
     iou = np.ones(len(det_of_pair))
     for det_box, gt_box in zip(det_boxes, gt_boxes):
         iou = np.minimum(iou, _iou(det_box[det_of_pair], gt_box[gt_of_pair]))
     ranked = np.where(np.isnan(iou), np.inf, iou)
     with_gt = np.flatnonzero(count)
+    pair_start = np.cumsum(count) - count
     best = np.maximum.reduceat(ranked, pair_start[with_gt])
     is_best = np.flatnonzero(ranked == np.repeat(best, count[with_gt]))
     _, first = np.unique(det_of_pair[is_best], return_index=True)  # first best per detection
