@@ -309,12 +309,10 @@ def _read_predictions(path: Path, reader) -> Triplets:
         raise DlfError(f"{path}: a header but no rows; expected one row per test image")
     number, label1, label2, relation, counts_per_row = (np.concatenate(c) for c in zip(*parts))
     image = np.repeat(np.arange(len(image_row), dtype=np.int32), counts_per_row)
-    names = np.empty(len(label_vocab), dtype=object)
-    names[list(label_vocab.values())] = list(label_vocab)
     return Triplets(
         image_ids=np.array(list(image_row)),
         image=image,
-        label_names=names.astype(str) if len(names) else np.array([], dtype=str),
+        label_names=np.array(list(label_vocab), dtype=str),  # in order of their codes
         label1=label1,
         label2=label2,
         relation=relation,

@@ -84,8 +84,8 @@ def vrd_score(
 
     # One vocabulary of images and of labels, the truth's; a predicted image or label
     # outside it gets -1 (never evaluable, so never scored).
-    label_ids, t_l1, t_l2 = _codes(truth.label_names, truth.label1, truth.label2)
-    image_ids, t_img = _codes(truth.image_ids, truth.image)
+    label_ids, image_ids = _vocabulary(truth.label_names), _vocabulary(truth.image_ids)
+    t_img, t_l1, t_l2 = truth.image, truth.label1, truth.label2
     if truth_labels is not None:
         _extend(label_ids, truth_labels.label)
         _extend(image_ids, truth_labels.image)
@@ -117,10 +117,8 @@ def vrd_score(
     kept = np.flatnonzero(scored)
     order = kept[np.lexsort((kept, -preds.confidence[kept]))]
 
-    def tuple_key(image, l1, l2, rel) -> np.ndarray:
-        return ((image.astype(np.int64) * base + (l1 + 1)) * base + (l2 + 1)) * len(
-            RELATIONSHIPS
-        ) + rel
+    def tuple_key(image, l1, l2, relation) -> np.ndarray:  # (image, l1, l2, relation) keys
+        return (key(image, l1) * base + (l2 + 1)) * len(RELATIONSHIPS) + relation
 
     gt_key = tuple_key(t_img, t_l1, t_l2, truth.relation)
     det_key = tuple_key(p_img[order], p_l1[order], p_l2[order], preds.relation[order])
@@ -266,9 +264,9 @@ def _average_precision(hit: np.ndarray, n_truth: int) -> float:
     return float(np.sum((recall[steps] - recall[steps - 1]) * precision[steps]))
 
 
-def _codes(names: np.ndarray, *codes: np.ndarray) -> tuple:
-    """A {name: index} vocabulary from `names`, and `codes` unchanged (already indices)."""
-    return ({n: i for i, n in enumerate(names.tolist())}, *codes)
+def _vocabulary(names: np.ndarray) -> dict[str, int]:
+    """{name: its index in `names`}."""
+    return {n: i for i, n in enumerate(names.tolist())}
 
 
 def _extend(vocab: dict[str, int], names: np.ndarray) -> None:
