@@ -386,3 +386,23 @@ def test_real_validation_against_a_shuffled_copy(valid):
         (want["map_relationships"], want["recall50"], want["map_phrases"], want["score"]), abs=1e-12
     )
     assert r.score < 0.1
+
+
+def test_evaluate_vrd_reads_the_three_files(tmp_path):
+    # The verified-labels case above, through files: truth CSV, labels CSV, submission.
+    (tmp_path / "truth.csv").write_text(
+        "ImageID,LabelName1,LabelName2,XMin1,XMax1,YMin1,YMax1,XMin2,XMax2,YMin2,YMax2,"
+        "RelationshipLabel\nA,/m/man,/m/table,0.1,0.4,0.1,0.9,0.3,0.9,0.5,0.9,at\n"
+    )
+    (tmp_path / "labels.csv").write_text(
+        "ImageID,LabelName,Confidence\nA,/m/man,1\nA,/m/table,1\nA,/m/chair,0\n"
+    )
+    hit = "0.7 /m/man 0.1 0.1 0.4 0.9 /m/table 0.3 0.5 0.9 0.9 at"
+    negative = "0.9 /m/man 0 0 0.05 0.05 /m/chair 0.95 0.95 1 1 at"
+    (tmp_path / "sub.csv").write_text(f"ImageId,PredictionString\nA,{negative} {hit}\nB,\n")
+    r = evaluate_vrd(tmp_path / "sub.csv", tmp_path / "truth.csv", tmp_path / "labels.csv")
+    assert (r.map_relationships, r.recall50, r.map_phrases) == (0.5, 1.0, 0.5)
+    assert parts(evaluate_vrd(tmp_path / "sub.csv", tmp_path / "truth.csv")) == (1, 1, 1, 1)
+    (tmp_path / "other.csv").write_text(f"ImageId,PredictionString\nC,{hit}\n")
+    with pytest.raises(DlfError, match="none of its 1 images"):
+        evaluate_vrd(tmp_path / "other.csv", tmp_path / "truth.csv")
