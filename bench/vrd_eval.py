@@ -8,27 +8,37 @@ a jittered copy of each truth triplet (IoU around the 0.5 threshold, so hits and
 plus triplets of the image's own labels with random boxes and relationships, so nearly
 all are scored by the verified-label filter and the matching does real work.
 
-Timed: `evaluate_vrd` (read the submission and the truth, score), median of --repeats.
-Baseline, measured in the same run: the plain loop-by-loop reference of the tests
-(tests/tasks/vrd/vrd_reference.py, written from the official evaluator's structure),
-given rows already parsed, on the first --baseline-images images, extrapolated linearly
-to all images (its work is per image, plus one sort); its figures are checked against
-dlf's on that subset.
+Timed, median of --repeats: dlf reading both files (read_submission, read_vrd) and
+scoring (vrd_score). Baseline, measured in the same run and alternating with dlf: plain
+reading (csv rows, str.split, one float() per number, a tuple per triplet) and the plain
+loop-by-loop reference of the tests (tests/tasks/vrd/vrd_reference.py, written from the
+official evaluator's structure) on the first --baseline-images images, extrapolated
+linearly to all images (its work is per image, plus one sort); its score on that subset
+is checked against dlf's.
 
     python bench/vrd_eval.py                                   # the full size
     python bench/vrd_eval.py --images 2000 --baseline-images 200 --repeats 1   # smoke run
 """
 
 import argparse
+import csv
+import os
 import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from dlf.tasks.vrd.files import RELATIONSHIPS, Triplets, read_vrd, write_submission
+from dlf.tasks.vrd.files import (
+    RELATIONSHIPS,
+    Triplets,
+    read_submission,
+    read_vrd,
+    write_submission,
+)
 from dlf.tasks.vrd.metric import evaluate_vrd, vrd_score
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -123,16 +133,34 @@ def _ranks(counts: np.ndarray) -> np.ndarray:
     return np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
 
 
-def plain_rows(t: Triplets, keep: np.ndarray) -> list[tuple]:
-    names, rel = t.label_names, np.array(RELATIONSHIPS)
-    rows = zip(
-        t.image_ids[t.image[keep]].tolist(), names[t.label1[keep]].tolist(),
-        names[t.label2[keep]].tolist(), rel[t.relation[keep]].tolist(),
-        t.box1[keep].tolist(), t.box2[keep].tolist(),
-    )  # fmt: skip
-    if t.confidence is None:
-        return list(rows)
-    return [(c, *r) for c, r in zip(t.confidence[keep].tolist(), rows)]
+def plain_read_submission(path: Path) -> list[tuple]:
+    """The baseline's reading: csv rows, split, one float() per number, one tuple per triplet."""
+    rows = []
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for image_id, text in reader:
+            t = text.split()
+            for k in range(0, len(t), 12):
+                rows.append((
+                    float(t[k]), image_id, t[k + 1], t[k + 6], t[k + 11],
+                    tuple(float(v) for v in t[k + 2 : k + 6]),
+                    tuple(float(v) for v in t[k + 7 : k + 11]),
+                ))  # fmt: skip
+    return rows
+
+
+def plain_read_truth(path: Path) -> list[tuple]:
+    rows = []
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        for r in reader:
+            x = [float(v) for v in r[3:11]]  # XMin1,XMax1,YMin1,YMax1,XMin2,...
+            rows.append(
+                (r[0], r[1], r[2], r[11], (x[0], x[2], x[1], x[3]), (x[4], x[6], x[5], x[7]))
+            )
+    return rows
 
 
 def main() -> None:
@@ -145,45 +173,63 @@ def main() -> None:
     rng = np.random.default_rng(0)
     truth = make_truth(source_truth(rng), args.images, rng)
     preds = make_predictions(truth, args.per_image, rng)
-    with tempfile.TemporaryDirectory() as tmp:
-        truth_path, sub_path = Path(tmp) / "truth.csv", Path(tmp) / "submission.csv"
-        _write_truth(truth_path, truth)
-        t0 = time.perf_counter()
-        write_submission(sub_path, preds)
-        write_s = time.perf_counter() - t0
-        size_mb = sub_path.stat().st_size / 1e6
-        times = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            result = evaluate_vrd(sub_path, truth_path)
-            times.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        in_memory = vrd_score(read_vrd(truth_path), None, preds)
-        score_s = time.perf_counter() - t0
-
-    # The baseline: the plain reference on the first images, rows already parsed.
     sub_images = min(args.baseline_images, args.images)
-    t_keep = np.flatnonzero(truth.image < sub_images)
-    p_keep = np.flatnonzero(preds.image < sub_images)
-    t_rows, p_rows = plain_rows(truth, t_keep), plain_rows(preds, p_keep)
-    t0 = time.perf_counter()
-    want = reference_score(t_rows, p_rows)
-    base_s = (time.perf_counter() - t0) * args.images / sub_images
-    got = vrd_score(truth.take(t_keep), None, preds.take(p_keep))
-    agree = abs(got.score - want["score"]) < 1e-9
-
-    dlf_s = statistics.median(times)
+    scale = args.images / sub_images
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        _write_truth(tmp / "truth.csv", truth)
+        t0 = time.perf_counter()
+        write_submission(tmp / "sub.csv", preds)
+        write_s = time.perf_counter() - t0
+        size_mb = (tmp / "sub.csv").stat().st_size / 1e6
+        # the baseline's subset: the first images, as files too
+        t_keep = np.flatnonzero(truth.image < sub_images)
+        p_keep = np.flatnonzero(preds.image < sub_images)
+        _write_truth(tmp / "truth_part.csv", truth.take(t_keep))
+        part = preds.take(p_keep)
+        write_submission(tmp / "sub_part.csv", replace(part, image_ids=part.image_ids[:sub_images]))
+        dlf, base = {"read": [], "score": []}, {"read": [], "score": []}
+        for _ in range(args.repeats):  # alternate, so that drift in the machine's load hits both
+            t0 = time.perf_counter()
+            sub, truth_read = read_submission(tmp / "sub.csv"), read_vrd(tmp / "truth.csv")
+            t1 = time.perf_counter()
+            result = vrd_score(truth_read, None, sub)
+            t2 = time.perf_counter()
+            dlf["read"].append(t1 - t0)
+            dlf["score"].append(t2 - t1)
+            del sub, truth_read
+            t0 = time.perf_counter()
+            p_rows, t_rows = (
+                plain_read_submission(tmp / "sub_part.csv"),
+                plain_read_truth(tmp / "truth_part.csv"),
+            )
+            t1 = time.perf_counter()
+            want = reference_score(t_rows, p_rows)
+            t2 = time.perf_counter()
+            base["read"].append((t1 - t0) * scale)
+            base["score"].append((t2 - t1) * scale)
+        same = evaluate_vrd(tmp / "sub_part.csv", tmp / "truth_part.csv")
+    agree = abs(same.score - want["score"]) < 1e-9
+    med = {
+        k: {part: statistics.median(v) for part, v in d.items()}
+        for k, d in (("dlf", dlf), ("base", base))
+    }
+    total = {k: med[k]["read"] + med[k]["score"] for k in med}
+    load = os.getloadavg()[0]
     print(f"VRD evaluator: {args.images} images x {args.per_image} predicted triplets "
           f"({len(preds):,}; submission {size_mb:.0f} MB, written in {write_s:.1f} s), "
-          f"{len(truth):,} truth triplets, {result.n_scored:,} scored")  # fmt: skip
+          f"{len(truth):,} truth triplets, {result.n_scored:,} scored; "
+          f"{os.cpu_count()} CPUs, load average {load:.1f}")  # fmt: skip
     print(f"  score {result.score:.4f} (relationships mAP {result.map_relationships:.4f}, "
-          f"Recall@50 {result.recall50:.4f}, phrases mAP {result.map_phrases:.4f}); "
-          f"in memory {in_memory.score:.4f}")  # fmt: skip
-    print(f"  dlf evaluate_vrd (read both files + score): median {dlf_s:.1f} s of {args.repeats} "
-          f"({', '.join(f'{t:.1f}' for t in times)}); vrd_score alone {score_s:.1f} s")  # fmt: skip
-    print(f"  baseline, the plain reference (rows already parsed) on {sub_images} images, "
-          f"extrapolated x{args.images / sub_images:.0f}: {base_s:.1f} s; agrees with dlf there: {agree}")  # fmt: skip
-    print(f"  ratio: dlf is {base_s / dlf_s:.1f}x faster than the baseline")
+          f"Recall@50 {result.recall50:.4f}, phrases mAP {result.map_phrases:.4f})")  # fmt: skip
+    print(f"  dlf (read_submission + read_vrd, then vrd_score), median of {args.repeats}: "
+          f"{total['dlf']:.1f} s = read {med['dlf']['read']:.1f} s + score {med['dlf']['score']:.1f} s")  # fmt: skip
+    print(f"  baseline, plain csv/float() reading + the plain reference of the tests, on the first "
+          f"{sub_images} images, extrapolated x{scale:.0f}, median of {args.repeats}: "
+          f"{total['base']:.1f} s = read {med['base']['read']:.1f} s + score {med['base']['score']:.1f} s; "
+          f"same score as dlf on that subset: {agree}")  # fmt: skip
+    print(f"  ratio baseline / dlf: {total['base'] / total['dlf']:.1f}x in all, "
+          f"{med['base']['score'] / med['dlf']['score']:.1f}x scoring alone")  # fmt: skip
 
 
 def _write_truth(path: Path, t: Triplets) -> None:
