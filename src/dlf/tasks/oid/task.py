@@ -68,6 +68,8 @@ class OidOptions:
     top_k: int = 100  # detections kept per image (before the ancestor copies)
     nms_iou: float = 0.5  # per-class NMS, also where TTA passes and ancestor copies meet
     ancestors: str = "auto"  # copy detections to ancestor classes: auto (fitted), yes, no
+    fpn_channels: int = 128  # the neck's and head's width (FCOS's paper: 256)
+    head_depth: int = 2  # convs per head tower (FCOS's paper: 4); 2 x 128 fits a CPU budget
 
 
 class OidLoss(nn.Module):
@@ -85,7 +87,7 @@ class OidLoss(nn.Module):
 class OidTask(Task):
     name = "oid"
     metric_name = "map"
-    defaults = {"epochs": 24, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 2e-3, "tta": 2}
+    defaults = {"epochs": 10, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 2e-3, "tta": 2}
     synth_n = 1000
     Options = OidOptions
     truth_inputs = {
@@ -162,8 +164,9 @@ class OidTask(Task):
 
     # -- model, loss -----------------------------------------------------------------------
     def model(self, ctx: Context) -> nn.Module:
-        return create_model(ctx.cfg.arch, num_classes=len(ctx.fitted["classes"]),
-                            pretrained=ctx.opts.pretrained)  # fmt: skip
+        o = ctx.opts
+        return create_model(ctx.cfg.arch, num_classes=len(ctx.fitted["classes"]), pretrained=o.pretrained,
+                            fpn_channels=o.fpn_channels, head_depth=o.head_depth)  # fmt: skip
 
     def loss(self, ctx: Context):
         return OidLoss()
