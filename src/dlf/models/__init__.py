@@ -6,6 +6,15 @@ print(summary(model, (1, 6, 224, 224)))
 """
 
 from dlf.models.classifier import ClassifierBase
+from dlf.models.densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from dlf.models.efficientnet import (
+    EfficientNet,
+    efficientnet_b0,
+    efficientnet_b1,
+    efficientnet_b2,
+    efficientnet_b3,
+    efficientnet_b4,
+)
 from dlf.models.fpn import FPN
 from dlf.models.layers import (
     SCSE,
@@ -13,6 +22,7 @@ from dlf.models.layers import (
     BasicBlock,
     Bottleneck,
     ConvNormAct,
+    DropPath,
     GeM,
     SqueezeExcite,
     create_pool,
@@ -56,6 +66,9 @@ __all__ = [
     "Bottleneck",
     "ClassifierBase",
     "ConvNormAct",
+    "DenseNet",
+    "DropPath",
+    "EfficientNet",
     "GeM",
     "LeNet",
     "LoadReport",
@@ -66,6 +79,15 @@ __all__ = [
     "adapt_input_conv",
     "create_model",
     "create_pool",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
     "init_weights_kaiming",
     "input_channels",
     "lenet",
