@@ -96,9 +96,7 @@ def test_six_channel_stem_sees_duplicated_rgb_like_the_original(builder, entries
     report = load_pretrained(six, path)
     assert report.adapted == [f"{stem}.weight"] and report.ok
     w = sd[f"{stem}.weight"]  # timm's rule for 6 channels: the RGB filters twice, times 3/6
-    torch.testing.assert_close(
-        six.get_submodule(stem).weight.detach(), torch.cat([w, w], 1) * 0.5
-    )
+    torch.testing.assert_close(six.get_submodule(stem).weight.detach(), torch.cat([w, w], 1) * 0.5)
     x = torch.randn(2, 3, 32, 32, dtype=torch.float64)
     torch.testing.assert_close(
         _logits(six, torch.cat([x, x], 1)), _logits(rgb, x), rtol=1e-9, atol=1e-9
@@ -111,7 +109,9 @@ def test_new_num_classes_and_features_only_drop_the_head(tmp_path):
     assert report.dropped == ["fc.weight", "fc.bias"] and report.ok
     enc = efficientnet_b0(features_only=True)
     report = load_pretrained(enc, path)
-    assert report.ok and "conv_head.weight" in report.dropped and "bn2.running_var" in report.dropped
+    assert (
+        report.ok and "conv_head.weight" in report.dropped and "bn2.running_var" in report.dropped
+    )
     path = _save(random_state(densenet_entries("torchvision_file", **DENSENET121)), tmp_path)
     report = load_pretrained(densenet121(features_only=True), path)
     assert report.ok and report.dropped == ["fc.weight", "fc.bias"]

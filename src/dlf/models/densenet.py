@@ -77,8 +77,11 @@ class DenseBlock(nn.ModuleDict):
         return torch.cat(features, 1)
 
 
-class Transition(nn.Sequential):
-    """BN-ReLU-1x1 conv to `out_chs` (half the input), then a 2x2 average pool."""
+class Transition(nn.Module):
+    """BN-ReLU-1x1 conv to `out_chs` (half the input), then a 2x2 average pool.
+
+    Returns the BN-ReLU map too: it is the stage's feature for features_only (normalised, as a
+    decoder wants it; segmentation_models_pytorch's DenseNet encoder takes the same map)."""
 
     def __init__(self, in_chs: int, out_chs: int):
         super().__init__()
@@ -86,6 +89,10 @@ class Transition(nn.Sequential):
         self.relu = nn.ReLU(inplace=True)
         self.conv = nn.Conv2d(in_chs, out_chs, 1, bias=False)
         self.pool = nn.AvgPool2d(2, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feature = self.relu(self.norm(x))
+        return feature, self.pool(self.conv(feature))
 
 
 class DenseNet(ClassifierBase):
@@ -106,9 +113,8 @@ class DenseNet(ClassifierBase):
         """`drop_rate` is the dropout before the classifier (as for every dlf classifier);
         `layer_drop_rate` is torchvision's `drop_rate`, dropout on each dense layer's output."""
         super().__init__()
-        # A ModuleDict, not a Sequential: the stages are not applied one after the other in
-        # forward_stages (features are taken inside the transitions), but the key names
-        # stay torchvision's `features.<name>`.
+        # A ModuleDict, not a Sequential: forward_stages calls its parts one by one (the
+        # transitions also return a feature), and the keys stay torchvision's `features.<name>`.
         self.features = nn.ModuleDict()
         f = self.features
         f["conv0"] = nn.Conv2d(in_chans, num_init_features, 7, 2, 3, bias=False)
@@ -123,8 +129,6 @@ class DenseNet(ClassifierBase):
             chs += n * growth_rate
             if i < len(block_config):
                 f[f"transition{i}"] = Transition(chs, chs // 2)
-                # The stage's feature is the transition's BN-ReLU output (normalised, as a
-                # decoder wants it; segmentation_models_pytorch's DenseNet encoder does the same).
                 info = dict(num_chs=chs, reduction=reduction, module=f"features.transition{i}.relu")
                 self.feature_info.append(info)
                 chs, reduction = chs // 2, reduction * 2
@@ -156,10 +160,8 @@ class DenseNet(ClassifierBase):
         for i in range(1, self.num_blocks + 1):
             x = f[f"denseblock{i}"](x)
             if i < self.num_blocks:
-                t = f[f"transition{i}"]
-                x = t.relu(t.norm(x))
-                yield x
-                x = t.pool(t.conv(x))
+                feature, x = f[f"transition{i}"](x)
+                yield feature
         yield self.relu5(f.norm5(x))
 
     def param_groups(self) -> list[list[nn.Parameter]]:
