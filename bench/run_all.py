@@ -42,6 +42,11 @@ BENCHES = [
         ["--size", "128", "--steps", "8", "--repeats", "5"],
         ["--size", "32", "--steps", "2", "--repeats", "1", "--screen", "1"],
     ),
+    (
+        "backbones.py",
+        ["--size", "64", "--steps", "10", "--repeats", "5"],
+        ["--size", "32", "--steps", "2", "--repeats", "1", "--models", "efficientnet_b0"],
+    ),
 ]
 
 
@@ -66,6 +71,9 @@ NOTES = """## What the scripts measure, and what limits the figures
   ResNet-18 step, and model FLOP/s against a measured matmul peak (orientation only: on
   CPU, Winograd/oneDNN convolutions are not bound by the matmul figure). Target: dlf at
   least 0.97 of plain.
+- **backbones.py**: the training step of DenseNet-121 and EfficientNet-B0 in dlf's
+  `Learner` against the same model, weights, data and SGD in a plain loop (images/s, ratio);
+  on a GPU also the peak memory per image of a step. Target: dlf at least 0.97 of plain.
 
 The machine has 2 cores and may be shared: a 2-thread PyTorch process competing for the
 cores loses far more than its share (every parallel region waits for a descheduled
