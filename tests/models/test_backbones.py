@@ -9,7 +9,14 @@ torchvision's channel rounding worked by hand.
 import pytest
 import torch
 
-from dlf.models import create_model, densenet121, efficientnet_b0, load_pretrained
+from dlf.models import (
+    create_model,
+    densenet121,
+    efficientnet_b0,
+    load_pretrained,
+    min_input_size,
+    total_stride,
+)
 from dlf.models.layers import DropPath, make_divisible
 
 from .backbone_layouts import (
@@ -181,3 +188,11 @@ def test_param_groups_run_stem_to_head():
         assert early[0] is model.get_submodule(stem).weight
         assert [id(p) for p in head] == [id(model.fc.weight), id(model.fc.bias)]
         assert len(early) + len(late) + len(head) == len(list(model.parameters()))
+
+
+def test_smallest_input_matches_torchvision_min_size():
+    # torchvision's weight tables: min_size 29x29 for DenseNets (three unpadded 2x2 average
+    # pools after a stride-4 stem), 1x1 for EfficientNet B0-B7 (padded throughout).
+    assert min_input_size(create_model("densenet121")) == 29
+    assert min_input_size(create_model("efficientnet_b0")) == 1
+    assert total_stride(create_model("densenet121")) == total_stride(efficientnet_b0()) == 32
