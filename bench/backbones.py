@@ -8,8 +8,10 @@ format (fp32, contiguous, unless --precision says otherwise: the plain loop then
 the Learner does, autocast and channels_last). Runs alternate a, b, a, b, ... so drift hits
 both alike; the script prints the median images/s of each and the ratio dlf / plain.
 
-On a GPU it also prints each model's peak memory per image in a training step (from
-torch.cuda.max_memory_allocated), the figure behind DenseNet's memory note.
+Then, on any device, the memory of a training step's activations per image at 224 px: the
+tensors autograd keeps for the backward pass (counted with saved_tensors_hooks), for the
+new backbones beside ResNet-50, the figure behind DenseNet's memory note. On a GPU it also
+prints each model's peak memory per image in the timed step (torch.cuda.max_memory_allocated).
 
     python bench/backbones.py                                   # CPU, 64 px, batch 16
     python bench/backbones.py --models densenet121 efficientnet_b0 resnet50 --size 128
@@ -90,6 +92,27 @@ def run_dlf(name: str, loader, device, precision: str, classes: int) -> float:
     return time.perf_counter() - t
 
 
+def saved_activations_per_image(name: str, size: int, bs: int = 2) -> float:
+    """MiB per image of the tensors autograd keeps for the backward pass of one training
+    forward in fp32 (distinct storages, counted once): the activation memory of a step, on
+    any device. This is what grows with the square of a dense block's length."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=10).train()
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.device.type != "meta":
+            storage = t.untyped_storage()
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(torch.randn(bs, 3, size, size))
+    activations = sum(n for ptr, n in storages.items() if ptr not in params)  # weights are not
+    return activations / 2**20 / bs
+
+
 def peak_memory_per_image(name: str, loader, device, precision: str, classes: int) -> float:
     """MiB of GPU memory at the peak of a plain training epoch, per image of a batch."""
     torch.cuda.empty_cache()
@@ -108,6 +131,10 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", help="fp32, bf16, fp16 or auto (both sides)")
     ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--memory-size", type=int, default=224,
+                    help="input size of the saved-activation count (0: skip it)")  # fmt: skip
+    ap.add_argument("--memory-models", nargs="+", default=["resnet50", "densenet121",
+                    "densenet161", "efficientnet_b0", "efficientnet_b4"])  # fmt: skip
     args = ap.parse_args()
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loader = make_loader(args.steps, args.bs, args.size, args.classes)
@@ -135,6 +162,11 @@ def main() -> None:
             mib = peak_memory_per_image(name, loader, device, args.precision, args.classes)
             line += f"   peak {mib:.1f} MiB/image"
         print(line, flush=True)
+    if args.memory_size:
+        print(f"activations autograd keeps for backward, fp32, {args.memory_size} px, per image:")
+        for name in args.memory_models:
+            mib = saved_activations_per_image(name, args.memory_size)
+            print(f"  {name:18s} {mib:8.1f} MiB", flush=True)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,9 @@ probability 0.2 * i / n), PyTorch's BatchNorm defaults (eps 1e-5, momentum 0.1: 
 use in torchvision and timm's efficientnet_b*; only the TensorFlow ports, tf_efficientnet_*
 and torchvision's B5-B7, use eps 1e-3 and 'same' padding) and symmetric padding k // 2.
 timm's builders default to no dropout and no stochastic depth; pass drop_rate=0,
-drop_path_rate=0 for that.
+drop_path_rate=0 for that. A tf_efficientnet_* checkpoint loads too (the same names), but
+its weights were trained with TensorFlow's asymmetric 'same' padding and eps 1e-3, which
+this model does not reproduce: prefer torchvision's or timm's efficientnet_b* weights.
 
 Attribute names are timm's (conv_stem, bn1, blocks.i.j.conv_pw/conv_dw/se/conv_pwl, conv_head,
 bn2); the classifier is `fc` as in every dlf classifier. `checkpoint_filter` renames a timm
