@@ -15,6 +15,7 @@ prints each model's peak memory per image in the timed step (torch.cuda.max_memo
 
     python bench/backbones.py                                   # CPU, 64 px, batch 16
     python bench/backbones.py --models densenet121 efficientnet_b0 resnet50 --size 128
+    python bench/backbones.py --threads 1                       # steadier on a shared CPU
     python bench/backbones.py --steps 2 --repeats 1 --size 32   # smoke run
 """
 
@@ -131,11 +132,15 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", help="fp32, bf16, fp16 or auto (both sides)")
     ap.add_argument("--device", default=None, help="default: cuda if available, else cpu")
     ap.add_argument("--classes", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="CPU threads (default torch's; 1 is steadier on a shared machine)")  # fmt: skip
     ap.add_argument("--memory-size", type=int, default=224,
                     help="input size of the saved-activation count (0: skip it)")  # fmt: skip
     ap.add_argument("--memory-models", nargs="+", default=["resnet50", "densenet121",
                     "densenet161", "efficientnet_b0", "efficientnet_b4"])  # fmt: skip
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     loader = make_loader(args.steps, args.bs, args.size, args.classes)
     where = (
