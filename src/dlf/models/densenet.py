@@ -19,11 +19,14 @@ which predate the current names (`denselayer1.norm.1.weight` for `denselayer1.no
 
 Memory: each layer concatenates all earlier maps, and autograd keeps every layer's
 concatenated input and its BN output for the backward pass, so activation memory grows with
-the square of a block's length rather than linearly. torchvision's `memory_efficient=True`
-recomputes that part in the backward pass (gradient checkpointing); dlf does not offer it:
-DenseNet-121/161 at Kaggle sizes (up to 512 px, batch 16-32 under mixed precision) fit a
-16 GB GPU, and mixed precision halves the activations anyway. `bench/backbones.py` prints the
-peak GPU memory per image of a training step when it runs on a GPU.
+the square of a block's length rather than linearly. Measured with bench/backbones.py (the
+tensors autograd keeps, fp32, 224 px): 125 MiB per image for DenseNet-121 and 232 for
+DenseNet-161, against 82 for ResNet-50 (which has three times DenseNet-121's parameters).
+torchvision's and timm's `memory_efficient=True` (off by default in both) recompute the
+concatenation and the first BN-ReLU-conv in the backward pass instead of keeping them
+(gradient checkpointing); dlf leaves it out: it costs a second forward of those layers, and
+mixed precision (bf16 or fp16 autocast: half the bytes per activation) or a smaller batch
+are the first remedies.
 """
 
 import re
