@@ -58,7 +58,7 @@ BENCHES = [
             "32",
             "--memory-models",
             "efficientnet_b0",
-        ],  # fmt: skip
+        ],
     ),
 ]
 
