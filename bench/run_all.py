@@ -57,6 +57,24 @@ BENCHES = [
         ["--size", "128", "--bs", "8", "--steps", "8", "--repeats", "3"],
         ["--size", "64", "--bs", "2", "--steps", "2", "--repeats", "1"],
     ),
+    (
+        "backbones.py",
+        ["--size", "64", "--steps", "10", "--repeats", "5", "--threads", "1"],
+        [
+            "--size",
+            "32",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--models",
+            "efficientnet_b0",
+            "--memory-size",
+            "32",
+            "--memory-models",
+            "efficientnet_b0",
+        ],
+    ),
 ]
 
 
@@ -94,6 +112,11 @@ NOTES = """## What the scripts measure, and what limits the figures
 - **detection_train.py**: training images/s of fcos_resnet18 + FCOSLoss + SGD in dlf's
   Learner against the same model, loss, optimizer and batches in a plain loop, fp32.
   Target: dlf at least 0.97 of plain.
+- **backbones.py**: the training step of DenseNet-121 and EfficientNet-B0 in dlf's
+  `Learner` against the same model, weights, data and SGD in a plain loop (images/s, ratio);
+  then the activation memory per image autograd keeps at 224 px (any device; on a GPU also
+  the peak memory of the timed step). One thread: with two, a shared machine's load swung
+  the ratio from 0.6 to 1.0 between runs. Target: dlf at least 0.97 of plain.
 
 The machine has 2 cores and may be shared: a 2-thread PyTorch process competing for the
 cores loses far more than its share (every parallel region waits for a descheduled

@@ -6,7 +6,16 @@ print(summary(model, (1, 6, 224, 224)))
 """
 
 from dlf.models.classifier import ClassifierBase
+from dlf.models.densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
 from dlf.models.detection import FCOS, FCOSOutput, decode_detections
+from dlf.models.efficientnet import (
+    EfficientNet,
+    efficientnet_b0,
+    efficientnet_b1,
+    efficientnet_b2,
+    efficientnet_b3,
+    efficientnet_b4,
+)
 from dlf.models.fpn import FPN
 from dlf.models.layers import (
     SCSE,
@@ -14,6 +23,7 @@ from dlf.models.layers import (
     BasicBlock,
     Bottleneck,
     ConvNormAct,
+    DropPath,
     GeM,
     SqueezeExcite,
     create_pool,
@@ -58,6 +68,9 @@ __all__ = [
     "Bottleneck",
     "ClassifierBase",
     "ConvNormAct",
+    "DenseNet",
+    "DropPath",
+    "EfficientNet",
     "FCOSOutput",
     "GeM",
     "LeNet",
@@ -70,6 +83,15 @@ __all__ = [
     "create_model",
     "create_pool",
     "decode_detections",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
     "init_weights_kaiming",
     "input_channels",
     "lenet",

@@ -262,7 +262,9 @@ def _read_split(data: Path, source: str, names: list[str]) -> dict:
     boxes = read_boxes(csv, names)
     label_csv = data / label_file(source)
     labels = read_image_labels(label_csv, names) if label_csv.is_file() else None
-    ids = sorted(set(boxes.image_ids.tolist()) | set(() if labels is None else labels.image_ids.tolist()))
+    ids = sorted(
+        set(boxes.image_ids.tolist()) | set(() if labels is None else labels.image_ids.tolist())
+    )
     index = {x: i for i, x in enumerate(ids)}
     folder = data / ("train" if source == "train" else "validation")
     for x in ids:
