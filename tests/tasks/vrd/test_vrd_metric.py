@@ -256,14 +256,14 @@ def test_tied_detections_in_different_images_rank_by_image_id():
 
 
 def test_tied_detections_of_two_tuples_in_one_image_follow_the_label_ids():
-    man, table, chair = "/m/04yx4", "/m/04bcr3", "/m/01mzpv"  # official ids 383, 308, 91
+    man, table, chair = "/m/04yx4", "/m/04bcr3", "/m/01mzpv"  # official ids 114, 135, 100
     gt = ("A", man, table, "at", (0.1, 0.1, 0.4, 0.9), (0.3, 0.5, 0.9, 0.9))
     far = ((0.0, 0.0, 0.05, 0.05), (0.95, 0.95, 1.0, 1.0))
     negative = (0.5, "A", man, chair, "at", *far)  # chair verified absent: a sure miss
     hit = (0.5, *gt)
     labels = [("A", man), ("A", table), ("A", chair)]
-    # Tuples visited in (subject id, object id) order: (383, 91) = the negative, then
-    # (383, 308) = the hit. Sort 2 on [neg .5, hit .5] -> [hit, neg]; sort 3 on 'at'
+    # Tuples visited in (subject id, object id) order: (114, 100) = the negative, then
+    # (114, 135) = the hit. Sort 2 on [neg .5, hit .5] -> [hit, neg]; sort 3 on 'at'
     # [hit .5, neg .5] -> [neg, hit] -> precision 1/2 at recall 1 -> AP 1/2, whatever the
     # submission order.
     for preds in ([negative, hit], [hit, negative]):
