@@ -21,6 +21,7 @@ from dlf.tasks.vrd.files import (
     read_vrd,
     write_submission,
 )
+from dlf.tasks.vrd.labelmap import OFFICIAL_LABEL_IDS
 from dlf.tasks.vrd.metric import evaluate_vrd, vrd_score
 from tasks.vrd.vrd_reference import reference_score
 
@@ -52,9 +53,9 @@ def labels_of(rows) -> ImageLabels:
     return ImageLabels(np.array(image), np.array(label), np.ones(len(image)))
 
 
-def score(truth_rows, pred_rows, label_rows=None):
+def score(truth_rows, pred_rows, label_rows=None, label_ids=None):
     labels = None if label_rows is None else labels_of(label_rows)
-    return vrd_score(truth_of(truth_rows), labels, preds_of(pred_rows))
+    return vrd_score(truth_of(truth_rows), labels, preds_of(pred_rows), label_ids=label_ids)
 
 
 def parts(r):
@@ -204,15 +205,95 @@ def test_ignored_predictions_take_no_recall_places():
     assert score([gt], [*unverified, (0.5, *gt)]).recall50 == 1.0
 
 
-def test_equal_confidences_keep_submission_order():
+# --- ties: the official code sorts three times with np.argsort(scores)[::-1]; numpy sorts
+# <= 16 values by insertion (stable), so each sort puts equal scores in REVERSE of their
+# order in the array it sorts. Expected values below follow the arrays by hand.
+
+
+def test_tied_detections_of_one_tuple():
     gt = ("A", "Man", "Table", "at", (0.1, 0.1, 0.4, 0.9), (0.3, 0.5, 0.9, 0.9))
     miss = (0.5, "A", "Man", "Table", "at", (0.6, 0.0, 0.7, 0.1), (0.8, 0.0, 0.9, 0.1))
     hit = (0.5, *gt)
-    # miss first: precision 0 then 1/2 -> AP 1/2; hit first: precision 1 at recall 1 -> AP 1.
-    assert score([gt], [miss, hit]).map_relationships == 0.5
-    assert score([gt], [hit, miss]).map_relationships == 1.0
-    # Two exact detections of one truth at the same confidence: the first listed is the hit.
-    assert score([gt], [hit, hit]).map_relationships == 1.0
+    # Submission [miss, hit]. Sort 1 (the tuple, [.5 .5]): [hit, miss]; the hit matches.
+    # Sort 2 (the image, [hit .5, miss .5]): [miss, hit]. Sort 3 ('at' over images,
+    # [miss .5, hit .5]): [hit, miss] -> precision 1 at recall 1 -> AP 1.
+    assert parts(score([gt], [miss, hit])) == (1.0, 1.0, 1.0, 1.0)
+    # Submission [hit, miss]: sort 1 [miss, hit], sort 2 [hit, miss], sort 3 [miss, hit]
+    # -> precision 0 then 1/2 at recall 1 -> AP 1/2; Recall@50 1. score .4*.5+.2+.4*.5 = .6
+    assert parts(score([gt], [hit, miss])) == pytest.approx((0.5, 1.0, 0.5, 0.6))
+
+
+def test_tied_detections_of_one_tuple_are_matched_in_reverse_order():
+    gt = ("A", "Man", "Table", "at", (0.0, 0.0, 0.5, 0.5), (0.5, 0.5, 1.0, 1.0))
+    exact = (0.5, *gt)
+    # short: object IoU .48 -> a relationship miss; phrase box (0,0,1,.74), IoU .74 -> it
+    # takes gt as a phrase if it comes first.
+    short = (0.5, "A", "Man", "Table", "at", gt[4], (0.5, 0.5, 1.0, 0.74))
+    # Submission [exact, short] -> sort 1: matching order [short, exact]: relationships
+    # [miss, hit], phrases [hit, miss]. Sort 2 reverses, sort 3 reverses back: AP sees
+    # [short, exact]: relationships AP 1/2, phrases AP 1; Recall@50 1 -> score .8.
+    assert parts(score([gt], [exact, short])) == pytest.approx((0.5, 1.0, 1.0, 0.8))
+    # Submission [short, exact] -> matching [exact, short]: exact takes gt in both -> 1.
+    assert parts(score([gt], [short, exact])) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_tied_detections_in_different_images_rank_by_image_id():
+    ga = ("A", "Man", "Table", "at", (0.1, 0.1, 0.4, 0.9), (0.3, 0.5, 0.9, 0.9))
+    gb = ("B", "Man", "Table", "at", (0.1, 0.1, 0.4, 0.9), (0.3, 0.5, 0.9, 0.9))
+    miss_a = (0.5, "A", "Man", "Table", "at", (0.6, 0.0, 0.7, 0.1), (0.8, 0.0, 0.9, 0.1))
+    hit_b = (0.5, *gb)
+    # Sort 3 sees the images in sorted id order, [A: miss .5, B: hit .5], whatever the
+    # submission's row order, and reverses the tie: [hit, miss] -> 2 truths: precision 1
+    # at recall 1/2 -> AP 1/2; Recall@50 1/2. score = .4*.5 + .2*.5 + .4*.5 = .5
+    want = pytest.approx((0.5, 0.5, 0.5, 0.5))
+    assert parts(score([ga, gb], [miss_a, hit_b])) == want
+    assert parts(score([ga, gb], [hit_b, miss_a])) == want
+    # Renamed so that the miss's image sorts last ("C" > "B"): [hit .5, miss .5] reversed
+    # -> [miss, hit] -> precision 1/2 at recall 1/2 -> AP 1/4; score .4*.25+.1+.4*.25 = .3
+    gc = ("C", *ga[1:])
+    miss_c = (0.5, "C", *miss_a[2:])
+    assert parts(score([gc, gb], [miss_c, hit_b])) == pytest.approx((0.25, 0.5, 0.25, 0.3))
+
+
+def test_tied_detections_of_two_tuples_in_one_image_follow_the_label_ids():
+    man, table, chair = "/m/04yx4", "/m/04bcr3", "/m/01mzpv"  # official ids 114, 135, 100
+    gt = ("A", man, table, "at", (0.1, 0.1, 0.4, 0.9), (0.3, 0.5, 0.9, 0.9))
+    far = ((0.0, 0.0, 0.05, 0.05), (0.95, 0.95, 1.0, 1.0))
+    negative = (0.5, "A", man, chair, "at", *far)  # chair verified absent: a sure miss
+    hit = (0.5, *gt)
+    labels = [("A", man), ("A", table), ("A", chair)]
+    # Tuples visited in (subject id, object id) order: (114, 100) = the negative, then
+    # (114, 135) = the hit. Sort 2 on [neg .5, hit .5] -> [hit, neg]; sort 3 on 'at'
+    # [hit .5, neg .5] -> [neg, hit] -> precision 1/2 at recall 1 -> AP 1/2, whatever the
+    # submission order.
+    for preds in ([negative, hit], [hit, negative]):
+        assert score([gt], preds, labels).map_relationships == 0.5
+    # With a label map that puts Chair after Table: [hit, neg] -> [neg, hit] -> [hit, neg]
+    # -> AP 1.
+    ids = {man: 1, table: 2, chair: 3}
+    assert score([gt], [negative, hit], labels, label_ids=ids).map_relationships == 1.0
+    # Names without an id come after all named ones, by name: here with no map entry for
+    # any of them the order is by name: /m/01mzpv (chair) < /m/04bcr3 (table) -> AP 1/2.
+    assert score([gt], [negative, hit], labels, label_ids={}).map_relationships == 0.5
+
+
+def test_ties_over_16_values_follow_numpys_own_sort():
+    # A hit among 19 tied misses of one tuple: over 16 values numpy's argsort is an
+    # introsort whose order of equal values is not worked by hand; dlf must agree with the
+    # plain reference (which calls np.argsort on the official arrays) for every position.
+    gt = ("A", "Man", "Table", "at", (0.1, 0.1, 0.4, 0.9), (0.3, 0.5, 0.9, 0.9))
+    miss = (0.5, "A", "Man", "Table", "at", (0.6, 0.0, 0.7, 0.1), (0.8, 0.0, 0.9, 0.1))
+    seen = set()
+    for k in range(20):
+        preds = [miss] * k + [(0.5, *gt)] + [miss] * (19 - k)
+        want = reference_score([gt], preds)
+        got = score([gt], preds)
+        assert parts(got) == pytest.approx(
+            (want["map_relationships"], want["recall50"], want["map_phrases"], want["score"]),
+            abs=1e-12,
+        )
+        seen.add(round(got.map_relationships, 12))
+    assert len(seen) > 1  # the position of the hit does matter
 
 
 def test_map_is_the_plain_mean_over_truth_relationships():
@@ -297,8 +378,13 @@ def test_matches_the_plain_reference_on_random_cases(seed):
     if not truth:
         pytest.skip("no truth triplet drawn")
     use_labels = seed % 3 != 0
-    got = score(truth, preds, labels if use_labels else None)
-    want = reference_score(truth, preds, labels if use_labels else None)
+    # Half the cases with a shuffled label map (ties across tuples follow its ids).
+    names = sorted({t[1] for t in truth} | {t[2] for t in truth} | {p[2] for p in preds})
+    ids = None
+    if seed % 2:
+        ids = {n: int(i) for n, i in zip(names, rng.permutation(len(names)) + 1)}
+    got = score(truth, preds, labels if use_labels else None, label_ids=ids)
+    want = reference_score(truth, preds, labels if use_labels else None, label_ids=ids)
     assert parts(got) == pytest.approx(
         (want["map_relationships"], want["recall50"], want["map_phrases"], want["score"]),
         abs=1e-12,
@@ -331,8 +417,8 @@ def valid():
 def test_real_validation_against_itself(valid, tmp_path):
     """Truth scored against itself (confidence 1 for all, file order): relationships mAP 1;
     Recall@50 3972/3991 = 0.99524 (image 56e803d5e8c580e0 has 69 triplets, 19 beyond 50);
-    phrases mAP 0.97076 (truth triplets sharing labels and a phrase box are found once);
-    score 0.98735. The real labels file is absent: verified labels derived from the
+    phrases mAP 0.97453 (truth triplets sharing labels and a phrase box are found once;
+    which of the tied copies takes which truth is numpy's order); score 0.98886. The real labels file is absent: verified labels derived from the
     triplets' own classes give the same figures as no labels file, as they must."""
     preds = replace(valid, confidence=np.ones(len(valid)))
     r = vrd_score(valid, None, preds)
@@ -340,7 +426,9 @@ def test_real_validation_against_itself(valid, tmp_path):
     per_image = np.bincount(valid.image)
     assert r.recall50 == (len(valid) - np.maximum(per_image - 50, 0).sum()) / len(valid)
     assert r.map_phrases < 1.0
-    want = reference_score(_rows(valid), _rows(valid, preds.confidence))
+    want = reference_score(
+        _rows(valid), _rows(valid, preds.confidence), label_ids=OFFICIAL_LABEL_IDS
+    )
     assert parts(r) == pytest.approx(
         (want["map_relationships"], want["recall50"], want["map_phrases"], want["score"]), abs=1e-12
     )
@@ -362,7 +450,9 @@ def test_real_validation_against_a_random_half(valid):
     half = np.sort(rng.permutation(len(valid))[: len(valid) // 2])
     preds = replace(valid.take(half), confidence=rng.random(len(half)))
     r = vrd_score(valid, None, preds)
-    want = reference_score(_rows(valid), _rows(preds, preds.confidence))
+    want = reference_score(
+        _rows(valid), _rows(preds, preds.confidence), label_ids=OFFICIAL_LABEL_IDS
+    )
     assert parts(r) == pytest.approx(
         (want["map_relationships"], want["recall50"], want["map_phrases"], want["score"]), abs=1e-12
     )
@@ -381,7 +471,9 @@ def test_real_validation_against_a_shuffled_copy(valid):
         relation=valid.relation[perm], confidence=rng.random(len(valid)),
     )  # fmt: skip
     r = vrd_score(valid, None, preds)
-    want = reference_score(_rows(valid), _rows(preds, preds.confidence))
+    want = reference_score(
+        _rows(valid), _rows(preds, preds.confidence), label_ids=OFFICIAL_LABEL_IDS
+    )
     assert parts(r) == pytest.approx(
         (want["map_relationships"], want["recall50"], want["map_phrases"], want["score"]), abs=1e-12
     )

@@ -5,7 +5,9 @@ version: per image, per label tuple, per detection, python floats for IoU, the V
 
 Rows are plain tuples: truth (image, label1, label2, relation, box1, box2), predictions
 (confidence, image, label1, label2, relation, box1, box2), labels (image, label); boxes
-are (xmin, ymin, xmax, ymax). Ties in confidence keep the given order, as dlf documents.
+are (xmin, ymin, xmax, ymax). Order, ties included, follows the official code's sorts: it
+calls np.argsort(...)[::-1] on the same lists the official code sorts (per image and label
+tuple; per image; per relationship over the images in sorted id order).
 """
 
 import math
@@ -78,9 +80,40 @@ def _match(dets, gts, phrase):
     return hits
 
 
-def reference_score(truth, preds, labels=None):
+# The evaluator's relationship label map: ids 1..10 in this order.
+RELATION_IDS = {
+    name: i + 1
+    for i, name in enumerate(
+        [
+            "at",
+            "on",
+            "holds",
+            "plays",
+            "interacts_with",
+            "wears",
+            "is",
+            "inside_of",
+            "under",
+            "hits",
+        ]
+    )
+}
+
+
+def _desc(scores):
+    """The evaluator's sort, verbatim in effect: np.argsort(...)[::-1] on a float array."""
+    return np.argsort(np.array(scores, dtype=float))[::-1].tolist()
+
+
+def reference_score(truth, preds, labels=None, label_ids=None):
     """{'score', 'map_relationships', 'recall50', 'map_phrases', 'ap_relationships',
-    'ap_phrases'} for plain rows."""
+    'ap_phrases'} for plain rows; `label_ids` the class label map ({} if None): names it
+    lacks get ids after its largest, in sorted name order."""
+    ids = dict(label_ids or {})
+    names = {t[1] for t in truth} | {t[2] for t in truth} | {p[2] for p in preds}
+    names |= {p[3] for p in preds} | {lab for _, lab in labels or []}
+    for name in sorted(names - set(ids)):
+        ids[name] = max(ids.values(), default=0) + 1
     gt = {}
     for image, l1, l2, rel, b1, b2 in truth:
         gt.setdefault(image, []).append((l1, l2, rel, _f32(b1), _f32(b2)))
@@ -88,34 +121,41 @@ def reference_score(truth, preds, labels=None):
     for image, label in labels or []:
         verified.setdefault(image, set()).add(label)
         gt.setdefault(image, [])
-    scored = {}  # image -> [(confidence, index, relation, rel_hit, phrase_hit)]
-    for index, (conf, image, l1, l2, rel, b1, b2) in enumerate(preds):
+    scored = {}  # image -> its scored detections in submission order
+    for conf, image, l1, l2, rel, b1, b2 in preds:
         if image not in gt:
             continue
         positive = {t[0] for t in gt[image]} | {t[1] for t in gt[image]}
         ver = verified.get(image, set())
         evaluable, negative = positive | ver, ver - positive
         if (l1 in negative or l2 in negative) or (l1 in evaluable and l2 in evaluable):
-            scored.setdefault(image, []).append([conf, index, (l1, l2, rel), _f32(b1), _f32(b2)])
-    per_image = {}
-    for image, dets in scored.items():
+            scored.setdefault(image, []).append((conf, (l1, l2, rel), _f32(b1), _f32(b2)))
+    per_image = {}  # image -> [(confidence, relation, rel_hit, phrase_hit)] in its order
+    for image in sorted(scored):  # the evaluator's groupby('ImageID')
+        dets = scored[image]
+        tuples = sorted(
+            {d[1] for d in dets}, key=lambda k: (ids[k[0]], ids[k[1]], RELATION_IDS[k[2]])
+        )
         results = []
-        for key in sorted({d[2] for d in dets}):
-            mine = sorted((d for d in dets if d[2] == key), key=lambda d: (-d[0], d[1]))
+        for key in tuples:
+            mine = [d for d in dets if d[1] == key]
+            mine = [mine[i] for i in _desc([d[0] for d in mine])]
             gts = [(t[3], t[4]) for t in gt[image] if (t[0], t[1], t[2]) == key]
-            rel_hits = _match([(d[1], d[3], d[4]) for d in mine], gts, phrase=False)
-            phr_hits = _match([(d[1], d[3], d[4]) for d in mine], gts, phrase=True)
-            for d, rh, ph in zip(mine, rel_hits, phr_hits):
-                results.append((d[0], d[1], key[2], rh, ph))
-        per_image[image] = sorted(results, key=lambda r: (-r[0], r[1]))
+            boxes = [(None, d[2], d[3]) for d in mine]
+            rel_hits = _match(boxes, gts, phrase=False)
+            phr_hits = _match(boxes, gts, phrase=True)
+            results += [(d[0], key[2], rh, ph) for d, rh, ph in zip(mine, rel_hits, phr_hits)]
+        per_image[image] = [results[i] for i in _desc([r[0] for r in results])]
     n_truth = len(truth)
-    recall50 = sum(sum(r[3] for r in res[:50]) for res in per_image.values()) / n_truth
-    everything = sorted((r for res in per_image.values() for r in res), key=lambda r: (-r[0], r[1]))
+    recall50 = sum(sum(r[2] for r in res[:50]) for res in per_image.values()) / n_truth
+    everything = [r for image in sorted(per_image) for r in per_image[image]]
     ap_rel, ap_phr = {}, {}
     for rel in sorted({t[3] for t in truth}):
         n = sum(t[3] == rel for t in truth)
-        ap_rel[rel] = _voc_ap([r[3] for r in everything if r[2] == rel], n)
-        ap_phr[rel] = _voc_ap([r[4] for r in everything if r[2] == rel], n)
+        mine = [r for r in everything if r[1] == rel]
+        mine = [mine[i] for i in _desc([r[0] for r in mine])]
+        ap_rel[rel] = _voc_ap([r[2] for r in mine], n)
+        ap_phr[rel] = _voc_ap([r[3] for r in mine], n)
     map_rel = sum(ap_rel.values()) / len(ap_rel)
     map_phr = sum(ap_phr.values()) / len(ap_phr)
     return {

@@ -5,6 +5,7 @@
     points.py   the locations of every pyramid level
     targets.py  which box each location must predict
     fcos.py     the model (`fcos_resnet18`, ...) and decoding its output into boxes
+    roi.py      RoIAlign on grid_sample: fixed-size features of any box
 
 The loss lives in dlf.train.detection (FCOSLoss).
 """
@@ -31,6 +32,7 @@ from dlf.models.detection.fcos import (
 )
 from dlf.models.detection.nms import batched_nms, nms, weighted_box_fusion
 from dlf.models.detection.points import fcos_points, grid_points, level_sizes
+from dlf.models.detection.roi import roi_align
 from dlf.models.detection.targets import centerness_target, fcos_targets, size_ranges
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "ltrb_decode",
     "ltrb_encode",
     "nms",
+    "roi_align",
     "size_ranges",
     "weighted_box_fusion",
 ]

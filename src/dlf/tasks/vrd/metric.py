@@ -27,13 +27,27 @@ utils/per_image_vrd_evaluation.py, utils/metrics.py, metrics/oid_vrd_challenge_e
   triplets cannot reach full recall).
 - Boxes are float32 like the evaluator's structured arrays; IoU follows its arithmetic.
 
-Ties in confidence: the official code sorts with numpy's default (unstable) quicksort, so
-its order among equal confidences is unspecified; here equal confidences keep submission
-order (row, then position in the PredictionString). Everything is whole-array numpy: one
-sort, one pass over the (detection, same-label truth) pairs, a loop over <= 10 relationships.
+Order, ties included, exactly as the official code sorts (every sort there is
+`np.argsort(scores)[::-1]`: numpy's default sort, which for <= 16 values is an insertion
+sort, so equal confidences come out in REVERSE of their order in the sorted array; longer
+arrays follow numpy's introsort). dlf calls np.argsort on arrays holding the same values
+in the same order as the official code at each of its three sorts:
+
+1. per image and label tuple (subject, object, relationship): the tuple's scored
+   detections in submission order; this is the matching order;
+2. per image: the tuples' sorted scores concatenated, tuples in increasing (subject id,
+   object id, relationship id) (np.unique on the evaluator's label records; label ids
+   from labelmap.OFFICIAL_LABEL_IDS, relationship ids in RELATIONSHIPS order); this
+   order gives each image's 50 places of Recall@50;
+3. per relationship, for AP: the images' sorted scores concatenated, images in sorted
+   ImageId order (the evaluator's pandas groupby), that relationship's entries kept.
+
+Without ties each sort is plain decreasing confidence, so only groups with equal
+confidences call np.argsort one by one; the rest is whole-array numpy.
 """
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,6 +62,7 @@ from dlf.tasks.vrd.files import (
     read_submission,
     read_vrd,
 )
+from dlf.tasks.vrd.labelmap import OFFICIAL_LABEL_IDS
 
 IOU_THRESHOLD = 0.5
 RECALL_AT = 50
@@ -74,9 +89,14 @@ def vrd_score(
     truth_labels: ImageLabels | None,
     preds: Triplets,
     iou_threshold: float = IOU_THRESHOLD,
+    label_ids: Mapping[str, int] | None = None,
 ) -> VrdResult:
     """Score predicted triplets against truth triplets and the verified image labels
-    (None: no labels file, so only the truth triplets' own labels are evaluated)."""
+    (None: no labels file, so only the truth triplets' own labels are evaluated).
+
+    `label_ids`: the evaluator's class label map {LabelName: id}, which only orders tied
+    confidences of different label tuples in one image (default OFFICIAL_LABEL_IDS);
+    labels it lacks come after all of its labels, in sorted name order."""
     if len(truth) == 0:
         raise DlfError("the truth has no triplets; score against a VRD file with rows")
     if preds.confidence is None:
@@ -84,25 +104,25 @@ def vrd_score(
 
     # One vocabulary of images and of labels, the truth's; a predicted image or label
     # outside it gets -1 (never evaluable, so never scored).
-    label_ids, image_ids = _vocabulary(truth.label_names), _vocabulary(truth.image_ids)
+    label_vocab, image_vocab = _vocabulary(truth.label_names), _vocabulary(truth.image_ids)
     t_img, t_l1, t_l2 = truth.image, truth.label1, truth.label2
     if truth_labels is not None:
-        _extend(label_ids, truth_labels.label)
-        _extend(image_ids, truth_labels.image)
-    p_img = _lookup(image_ids, preds.image_ids)[preds.image]
-    p_label = _lookup(label_ids, preds.label_names)
+        _extend(label_vocab, truth_labels.label)
+        _extend(image_vocab, truth_labels.image)
+    p_img = _lookup(image_vocab, preds.image_ids)[preds.image]
+    p_label = _lookup(label_vocab, preds.label_names)
     p_l1, p_l2 = p_label[preds.label1], p_label[preds.label2]
 
     # The verified-label filter, on (image, label) keys.
-    base = len(label_ids) + 1
+    base = len(label_vocab) + 1
 
     def key(image: np.ndarray, label: np.ndarray) -> np.ndarray:
         return image.astype(np.int64) * base + (label + 1)
 
     positive = np.unique(np.concatenate([key(t_img, t_l1), key(t_img, t_l2)]))
     if truth_labels is not None:
-        v_img = _lookup(image_ids, truth_labels.image)
-        v_lab = _lookup(label_ids, truth_labels.label)
+        v_img = _lookup(image_vocab, truth_labels.image)
+        v_lab = _lookup(label_vocab, truth_labels.label)
         verified = np.unique(key(v_img, v_lab))
     else:
         verified = np.empty(0, np.int64)
@@ -113,9 +133,22 @@ def vrd_score(
     scored |= np.isin(k2, negative)
     scored &= p_img >= 0
 
-    # Processing order: decreasing confidence, ties in submission order.
+    # The official order (module docstring): 1. per image and label tuple, the matching
+    # order; 2. per image, which gives the Recall@50 places. Images in sorted ImageId order.
     kept = np.flatnonzero(scored)
-    order = kept[np.lexsort((kept, -preds.confidence[kept]))]
+    conf = preds.confidence
+    image_rank = np.argsort(np.argsort(preds.image_ids))[preds.image[kept]]
+    label_rank = _label_ranks(preds.label_names, label_ids)
+    n_labels = len(preds.label_names)
+    tuple_of = (
+        (image_rank.astype(np.int64) * n_labels + label_rank[preds.label1[kept]]) * n_labels
+        + label_rank[preds.label2[kept]]
+    ) * len(RELATIONSHIPS) + preds.relation[kept]
+    by_tuple = np.lexsort((kept, tuple_of))  # submission order within each tuple
+    kept, tuple_of, image_rank = kept[by_tuple], tuple_of[by_tuple], image_rank[by_tuple]
+    step = _descending_by_segment(conf[kept], tuple_of)
+    order, image_rank = kept[step], image_rank[step]  # processing (matching) order
+    per_image = order[_descending_by_segment(conf[order], image_rank)]
 
     def tuple_key(image, l1, l2, relation) -> np.ndarray:  # (image, l1, l2, relation) keys
         return (key(image, l1) * base + (l2 + 1)) * len(RELATIONSHIPS) + relation
@@ -123,27 +156,29 @@ def vrd_score(
     gt_key = tuple_key(t_img, t_l1, t_l2, truth.relation)
     det_key = tuple_key(p_img[order], p_l1[order], p_l2[order], preds.relation[order])
     pairs = _same_key_pairs(det_key, gt_key)
-    rel_hit = _hits(
+    rel_hit, phrase_hit = np.zeros(len(preds), bool), np.zeros(len(preds), bool)
+    rel_hit[order] = _hits(
         pairs, [preds.box1[order], preds.box2[order]], [truth.box1, truth.box2], iou_threshold
     )
-    phrase_hit = _hits(
+    phrase_hit[order] = _hits(
         pairs, [_enclosing(preds.box1[order], preds.box2[order])],
         [_enclosing(truth.box1, truth.box2)], iou_threshold,
     )  # fmt: skip
 
-    # Recall@50: each image's detections, still in processing order; the first 50 count.
-    det_img = p_img[order]
-    by_image = np.argsort(det_img, kind="stable")
-    image_start = np.searchsorted(det_img[by_image], det_img[by_image], side="left")
-    rank = np.arange(len(by_image)) - image_start
-    recall50 = float(rel_hit[by_image][rank < RECALL_AT].sum() / len(truth))
+    # Recall@50: the first 50 of each image in its official order (image_rank is sorted,
+    # and per_image holds the same images' segments in the same places).
+    rank = np.arange(len(per_image)) - np.searchsorted(image_rank, image_rank, side="left")
+    recall50 = float(rel_hit[per_image][rank < RECALL_AT].sum() / len(truth))
 
-    det_rel = preds.relation[order]
+    # 3. AP per relationship: its entries in the images' order, sorted once more.
+    det_rel = preds.relation[per_image]
     ap_rel, ap_phrase = {}, {}
     for r in np.unique(truth.relation).tolist():
         n_gt = int((truth.relation == r).sum())
-        ap_rel[RELATIONSHIPS[r]] = _average_precision(rel_hit[det_rel == r], n_gt)
-        ap_phrase[RELATIONSHIPS[r]] = _average_precision(phrase_hit[det_rel == r], n_gt)
+        entries = per_image[det_rel == r]
+        ranked = entries[np.argsort(conf[entries])[::-1]]
+        ap_rel[RELATIONSHIPS[r]] = _average_precision(rel_hit[ranked], n_gt)
+        ap_phrase[RELATIONSHIPS[r]] = _average_precision(phrase_hit[ranked], n_gt)
     map_rel = float(np.mean(list(ap_rel.values())))
     map_phrase = float(np.mean(list(ap_phrase.values())))
     w_map, w_recall, w_phrase = WEIGHTS
@@ -178,6 +213,37 @@ def evaluate_vrd(
             "the submission against the truth of the same images"
         )
     return vrd_score(truth_triplets, labels, preds)
+
+
+def _descending_by_segment(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """A permutation that orders each segment (equal `segment` values, which must be
+    contiguous and sorted) exactly as `np.argsort(values[lo:hi])[::-1]` orders it. Where a
+    segment has no tied values that is decreasing value, done for all at once; a segment
+    with ties gets its own np.argsort call, since only numpy's sort itself knows where it
+    puts equal values."""
+    order = np.lexsort((-values, segment))
+    v, s = values[order], segment[order]
+    tied = np.flatnonzero((s[1:] == s[:-1]) & (v[1:] == v[:-1]))
+    if len(tied):
+        starts = np.searchsorted(segment, np.unique(s[tied]), side="left")
+        ends = np.searchsorted(segment, segment[starts], side="right")
+        for lo, hi in zip(starts.tolist(), ends.tolist()):
+            order[lo:hi] = lo + np.argsort(values[lo:hi])[::-1]
+    return order
+
+
+def _label_ranks(names: np.ndarray, label_ids: Mapping[str, int] | None) -> np.ndarray:
+    """Each label name's place in the order of the evaluator's label ids: names in
+    `label_ids` (default OFFICIAL_LABEL_IDS) by id, the others after them by name."""
+    ids = OFFICIAL_LABEL_IDS if label_ids is None else label_ids
+    names_list = names.tolist()
+    known = [ids.get(n, 0) for n in names_list]
+    unknown = [n not in ids for n in names_list]
+    # sort by (unknown?, id, name): ids are unique among known names, names among unknown
+    order = sorted(range(len(names_list)), key=lambda i: (unknown[i], known[i], names_list[i]))
+    rank = np.empty(len(names_list), np.int64)
+    rank[order] = np.arange(len(names_list))
+    return rank
 
 
 def _same_key_pairs(det_key: np.ndarray, gt_key: np.ndarray) -> tuple[np.ndarray, ...]:
