@@ -7,16 +7,18 @@
     DIR/sample_submission.csv             Class,Segments: the rated classes
     DIR/test_labels.csv                   the test ratings, in the official label-cache form
 
-The signal: each class has a signature, a sparse +-1 pattern over 96 of the 1,152 feature
-dimensions; frames of the segments where a class is present carry it (amplitude 0.2 over
-noise of 0.6 per dimension: one frame is ambiguous, five are not). A video is labelled with
-the classes present somewhere in it, in about a third of its segments, so the video label
-says little about which segment. Distractors: other segments of a video carry half the
-signature of a class the video is not labelled with, and a fifth of the videos have no label
-at all and only such half-strength signals. A rated segment of validate/test is rated for one
-of its video's classes; about a third of the rated segments are positive, so ranking a
-class's segments by anything known per video (its labels, its mean feature) stays near that
-share, while a model that looks at the segment's own frames can do far better.
+The signal: each class has a signature, a sparse +-1 pattern over 64 rgb and 32 audio
+dimensions; the frames of the segments where a class is present carry all of it (amplitude
+0.2 over noise of 0.6 per dimension: one frame is ambiguous, five are not). A video is
+labelled with the classes present somewhere in it, in about a third of its segments, so the
+video label says little about which segment. Distractors: decoys, the rgb part alone at 2.5x
+the amplitude ("looks like it, does not sound like it"), in other segments of the videos
+labelled with the class (40% of them) and in the videos not labelled with it; a fifth of the
+videos have no label at all. A rated segment of validate/test is rated for one of its
+video's rated classes; about a third are positive. So ranking a class's segments by anything
+known per video (its labels, its mean feature) stays near that share, a segment's own mean
+feature against the class's mean feature ranks the loud decoys first, and a model must learn
+that the sound decides.
 """
 
 import string
@@ -39,19 +41,25 @@ from dlf.tasks.yt8m.files import (
 
 N_CLASSES = 12  # the vocabulary
 N_RATED = 8  # classes rated at segment level (listed in sample_submission.csv)
-SIGNATURE_DIMS = 96
+RGB_DIMS, AUDIO_DIMS = 64, 48  # signature size in each modality
 AMPLITUDE = 0.2
+DECOY = 2.0  # a decoy's rgb amplitude, relative to a present class's
 NOISE = 0.6
+DECOY_CLASSES = 3  # classes whose decoys each video carries besides its labels
 VIDEOS_PER_SHARD = 40
 RATED_PER_VIDEO = 5
 
 
-def _signatures(rng: np.random.Generator) -> np.ndarray:
+def _signatures(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(full signatures, their rgb parts alone): N_CLASSES x 1152 each."""
     sig = np.zeros((N_CLASSES, FEATURES), np.float32)
     for c in range(N_CLASSES):
-        dims = rng.choice(FEATURES, SIGNATURE_DIMS, replace=False)
-        sig[c, dims] = rng.choice([-1.0, 1.0], SIGNATURE_DIMS)
-    return sig
+        dims = np.concatenate([rng.choice(RGB, RGB_DIMS, replace=False),
+                               RGB + rng.choice(AUDIO, AUDIO_DIMS, replace=False)])  # fmt: skip
+        sig[c, dims] = rng.choice([-1.0, 1.0], len(dims))
+    rgb_only = sig.copy()
+    rgb_only[:, RGB:] = 0.0
+    return sig, rgb_only
 
 
 def _video_ids(rng: np.random.Generator, n: int) -> list[str]:
@@ -64,9 +72,14 @@ def _video_ids(rng: np.random.Generator, n: int) -> list[str]:
 
 def _video(rng, sig, labelled: bool):
     """(uint8 frames T x 1152, labels, {class: positive segment indices})."""
+    full, rgb_only = sig
     n_frames = int(rng.integers(4, 9)) * SEGMENT + int(rng.integers(0, SEGMENT))  # 20..44
     n_seg = n_frames // SEGMENT
     x = rng.normal(0.0, NOISE, (n_frames, FEATURES)).astype(np.float32)
+
+    def add(segment: int, pattern: np.ndarray, amplitude: float) -> None:
+        x[segment * SEGMENT : (segment + 1) * SEGMENT] += amplitude * pattern
+
     present: dict[int, np.ndarray] = {}
     if labelled:
         # rated classes are the common ones, as in the real data
@@ -77,14 +90,18 @@ def _video(rng, sig, labelled: bool):
             k = max(1, round(n_seg * rng.uniform(0.2, 0.45)))
             start = int(rng.integers(0, n_seg - k + 1))
             present[int(c)] = np.arange(start, start + k)
-            for s in present[int(c)]:
-                x[s * SEGMENT : (s + 1) * SEGMENT] += AMPLITUDE * sig[c]
-    # distractors: half-strength signatures of classes the video is not labelled with
+            for s in range(n_seg):
+                if s in present[int(c)]:
+                    add(s, full[c], AMPLITUDE)
+                elif rng.random() < 0.4:
+                    add(s, rgb_only[c], DECOY * AMPLITUDE)
+    # decoys of classes the video is not labelled with: as common as in labelled videos,
+    # so the rgb part alone does not tell the video label either
     others = [c for c in range(N_CLASSES) if c not in present]
-    for s in range(n_seg):
-        if rng.random() < 0.3:
-            c = int(rng.choice(others))
-            x[s * SEGMENT : (s + 1) * SEGMENT] += 0.5 * AMPLITUDE * sig[c]
+    for c in rng.choice(others, DECOY_CLASSES, replace=False):
+        for s in range(n_seg):
+            if rng.random() < 0.4:
+                add(s, rgb_only[c], DECOY * AMPLITUDE)
     return quantize(x), np.array(sorted(present), np.int64), present
 
 

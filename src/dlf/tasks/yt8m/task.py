@@ -1,0 +1,303 @@
+"""YouTube-8M 2019 (temporal localisation) as a dlf task: which 5-second segments show a class.
+
+The five parts: read (files.py: TFRecord shards of frame features, vocabulary.csv,
+sample_submission.csv), data (frames.py: each split's dequantised frames cached once;
+clips cut per batch and padded to the batch's longest with a frame mask), model (a video
+classifier from the zoo, NeXtVLAD or attention pooling with context gating), loss and
+metric (binary cross-entropy over the classes known for an item; MAP@100,000 over the rated
+segments of held-out validate videos), write (every 5-second segment of the test videos
+scored for the rated classes, ranked per class, the best 100,000 per class).
+
+Training has two stages in one run, switched by epoch (so a resumed run switches alike):
+video-level training on `train` (the video labels; every class known: present or not),
+then segment-level fine-tuning on the rated segments of part of `validate` (only the rated
+class of a segment is known; the others do not count in the loss). The other part of
+validate is held out: its videos are chosen by a permutation of validate's videos drawn
+from the run's seed (`holdout` of them, default half), all the rated segments of a video on
+one side, and they score the validation MAP exactly as `dlf evaluate` scores a submission.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from dlf.core.errors import DlfError
+from dlf.data.loaders import DataLoaders, train_drop_last
+from dlf.data.resident import ArrayLoader, array_column
+from dlf.data.samplers import epoch_rng
+from dlf.models import create_model
+from dlf.tasks.base import Context, Data, Task
+from dlf.tasks.yt8m.files import (
+    FEATURES,
+    SEGMENT,
+    TOP_N,
+    find_shards,
+    read_submission_classes,
+    read_vocabulary,
+    segment_id,
+    write_submission,
+)
+from dlf.tasks.yt8m.frames import clip_columns, frame_cache, read_split
+from dlf.tasks.yt8m.metric import evaluate_yt8m, segment_map
+from dlf.tasks.yt8m.synth import synth_yt8m
+from dlf.train.callbacks.core import Phase
+from dlf.train.metrics import HostMetric
+
+INPUTS = ("frames", "frame_mask")
+
+
+@dataclass
+class Yt8mOptions:
+    """`--option` settings of the YouTube-8M task."""
+
+    finetune_epochs: int = 6  # the last epochs train on validate's rated segments
+    holdout: float = 0.5  # share of validate's videos held out to score the run
+    skip_corrupt: bool = (
+        False  # skip records with a bad CRC (counted in the log) instead of stopping
+    )
+
+
+def masked_bce(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy over the (item, class) pairs whose answer is known."""
+    loss = F.binary_cross_entropy_with_logits(logits.float(), target.float(), reduction="none")
+    known = known.float()
+    return (loss * known).sum() / known.sum().clamp_min(1.0)
+
+
+def rated_map(scores: np.ndarray, target: np.ndarray, known: np.ndarray) -> float:
+    """The competition's MAP over items x classes: an item's rated classes are `known`, its
+    score per class in `scores`; each class ranks all items (unrated ones are dropped, as
+    the metric drops unrated pairs)."""
+    truth = {(str(i), c): float(target[i, c]) for i, c in zip(*np.nonzero(known))}
+    ranked = {
+        c: [str(i) for i in np.argsort(-scores[:, c], kind="stable")]
+        for c in range(scores.shape[1])
+    }
+    return segment_map(truth, ranked)
+
+
+class StageSampler:
+    """Video items for the first epochs, then rated segments: the same number of draws per
+    epoch either way (the schedule counts steps), in an order drawn from torch's RNG at the
+    epoch start (resumable). Positions index the training rows."""
+
+    def __init__(self, is_segment: np.ndarray) -> None:
+        self.videos = np.flatnonzero(~is_segment)
+        self.segments = np.flatnonzero(is_segment)
+        self.finetune = False
+
+    def __len__(self) -> int:
+        return len(self.videos) if len(self.videos) else len(self.segments)
+
+    def epoch_indices(self) -> np.ndarray:
+        rng = epoch_rng(None, 0)
+        pool = (
+            self.segments
+            if (self.finetune and len(self.segments)) or not len(self.videos)
+            else self.videos
+        )
+        reps = -(-len(self) // len(pool))
+        return np.concatenate([rng.permutation(pool) for _ in range(reps)])[: len(self)]
+
+
+class FinetuneSwitch:
+    """Switch the sampler to rated segments for the last `finetune_epochs` epochs."""
+
+    order = Phase.DATA
+
+    def __init__(self, sampler: StageSampler, finetune_epochs: int) -> None:
+        self.sampler, self.finetune_epochs = sampler, finetune_epochs
+
+    def before_epoch(self, learn) -> None:
+        self.sampler.finetune = learn.epoch >= learn.n_epochs - self.finetune_epochs
+
+
+class Yt8mTask(Task):
+    name = "yt8m"
+    metric_name = "map"
+    defaults = {"epochs": 12, "arch": "video_attention", "bs": 32, "lr": 2e-3, "tta": 1}
+    synth_n = 240
+    Options = Yt8mOptions
+    truth_inputs = {
+        "truth": "validate-style TFRecord shards with segment ratings (a folder), or a label "
+        "CSV of '<video id>:<start>,<class>,<score>' lines"
+    }
+
+    def synth(self, folder: Path, n: int, seed: int) -> None:
+        synth_yt8m(folder, n=n, seed=seed)
+
+    # -- read and data ---------------------------------------------------------------------
+    def _videos(self, ctx: Context, split: str) -> tuple:
+        shards = find_shards(ctx.data, split)
+        if not shards:
+            raise DlfError(
+                f"{ctx.data}: no {split} shards ({split}/*.tfrecord or {split}*.tfrecord); "
+                "pass the competition's frame-level folder as --data"
+            )
+        return read_split(shards, ctx.opts.skip_corrupt, ctx.log)
+
+    def data(self, ctx: Context, split: str) -> Data:
+        if split != "train":
+            videos, sources = self._videos(ctx, "test")
+            frames = frame_cache(videos, sources, ctx.data, "test", ctx.log).array
+            items = [
+                (r, s)
+                for r, v in enumerate(videos)
+                for s in range(0, len(v.frames) - SEGMENT + 1, SEGMENT)
+            ]
+            rows, starts = (np.array([it[k] for it in items], np.int64) for k in (0, 1))
+            columns = clip_columns(frames, rows, starts, np.full(len(items), SEGMENT))
+            return Data(columns, [segment_id(videos[r].id, s) for r, s in items])
+
+        vocab_path = ctx.data / "vocabulary.csv"
+        if not vocab_path.is_file():
+            raise DlfError(
+                f"{vocab_path}: file not found; the data folder needs the competition's vocabulary.csv"
+            )
+        n_classes = max(read_vocabulary(vocab_path)) + 1
+        train_v, train_s = self._videos(ctx, "train")
+        valid_v, valid_s = self._videos(ctx, "validate")
+        videos = train_v + valid_v
+        frames = frame_cache(videos, train_s + valid_s, ctx.data, "train+validate", ctx.log).array
+
+        # one item per video of train (every class known) and per rated segment of
+        # validate (only its rated classes known): (row, start, length, id, group, target, known)
+        items = []
+        for r, v in enumerate(train_v):
+            self._check_labels(v, n_classes, train_s[r])
+            t = np.zeros(n_classes, np.float32)
+            t[v.labels] = 1.0
+            items.append((r, 0, len(v.frames), v.id, -1, t, np.ones(n_classes, np.float32)))
+        for j, v in enumerate(valid_v):
+            if v.segments is not None:
+                self._check_labels(v, n_classes, valid_s[j])
+                items += self._rated_items(v, len(train_v) + j, j, n_classes, valid_s[j])
+        rows, starts, lengths, ids, group, target, known = zip(*items)
+        group = np.array(group)
+        if not (group >= 0).any():
+            raise DlfError(
+                f"{ctx.data}: the validate shards carry no segment ratings; use the 2019 validate set"
+            )
+        columns = {
+            **clip_columns(frames, np.array(rows), np.array(starts), np.array(lengths)),
+            "target": array_column(np.stack(target)),
+            "target_mask": array_column(np.stack(known)),
+        }
+        extra = {"group": group, "n_classes": n_classes, "rated": self._rated(ctx, valid_v)}
+        return Data(columns, list(ids), extra=extra)
+
+    @staticmethod
+    def _rated_items(video, row: int, group: int, n_classes: int, src) -> list[tuple]:
+        by_start: dict[int, dict[int, float]] = {}
+        for c, s, score in zip(*video.segments):
+            by_start.setdefault(int(s), {})[int(c)] = float(score)  # rated twice: the last
+        items = []
+        for s, rated in sorted(by_start.items()):
+            if s + SEGMENT > len(video.frames):
+                raise DlfError(
+                    f"{src.shard}: record {src.index}: video {video.id}: a segment is rated at "
+                    f"{s} s but the video has only {len(video.frames)} frames"
+                )
+            t, k = np.zeros(n_classes, np.float32), np.zeros(n_classes, np.float32)
+            for c, score in rated.items():
+                t[c], k[c] = float(score > 0), 1.0
+            items.append((row, s, SEGMENT, segment_id(video.id, s), group, t, k))
+        return items
+
+    @staticmethod
+    def _check_labels(video, n_classes: int, src) -> None:
+        labels = [video.labels] + ([video.segments[0]] if video.segments is not None else [])
+        for arr in labels:
+            if len(arr) and (arr.min() < 0 or arr.max() >= n_classes):
+                raise DlfError(
+                    f"{src.shard}: record {src.index}: video {video.id} has class {int(arr.max())} "
+                    f"outside vocabulary.csv's {n_classes}; use the matching vocabulary"
+                )
+
+    @staticmethod
+    def _rated(ctx: Context, valid_videos) -> list[int]:
+        """The segment-rated classes: sample_submission.csv's, else those rated in validate."""
+        sample = ctx.data / "sample_submission.csv"
+        if sample.is_file():
+            return sorted(read_submission_classes(sample))
+        return sorted(
+            {int(c) for v in valid_videos if v.segments is not None for c in v.segments[0]}
+        )
+
+    def fit_facts(self, ctx: Context, train: Data) -> dict:
+        return {"n_classes": train.extra["n_classes"], "rated": train.extra["rated"]}
+
+    def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
+        group = train.extra["group"]
+        videos = np.unique(group[group >= 0])
+        order = np.random.default_rng(ctx.cfg.seed).permutation(videos)
+        held = set(order[: max(1, round(ctx.opts.holdout * len(videos)))].tolist())
+        is_held = np.isin(group, list(held))
+        if ctx.opts.finetune_epochs and not (group[~is_held] >= 0).any():
+            ctx.log(
+                "no rated segment left for fine-tuning (holdout takes them all): video labels only"
+            )
+        return np.flatnonzero(~is_held), np.flatnonzero(is_held)
+
+    def sampler(self, ctx: Context, train: Data, train_idx: np.ndarray):
+        sampler = StageSampler(train.extra["group"][train_idx] >= 0)
+        return sampler, [FinetuneSwitch(sampler, ctx.opts.finetune_epochs)]
+
+    def transforms(self, ctx: Context, train: bool = True) -> list:
+        return []
+
+    def loaders(self, ctx, train, train_idx, valid_idx, sampler) -> DataLoaders:
+        bs = ctx.cfg.bs
+        train_dl = ArrayLoader(train.columns, train_idx, bs=bs, sampler=sampler,
+                               drop_last=train_drop_last(len(sampler), bs))  # fmt: skip
+        valid_dl = ArrayLoader(train.columns, valid_idx, bs=bs * 2, shuffle=False)
+        return DataLoaders(train_dl, valid_dl, inputs=INPUTS)
+
+    def inference_loaders(self, ctx: Context, test: Data, device) -> DataLoaders:
+        loader = ArrayLoader(test.columns, np.arange(len(test)), bs=ctx.cfg.bs * 2)
+        return DataLoaders(loader, loader, device=device, inputs=INPUTS)
+
+    # -- model, loss, metric -----------------------------------------------------------------
+    def model(self, ctx: Context):
+        return create_model(ctx.cfg.arch, num_classes=ctx.fitted["n_classes"], in_chans=FEATURES)
+
+    def loss(self, ctx: Context):
+        return masked_bce
+
+    def metrics(self, ctx: Context) -> list:
+        rated = torch.tensor(ctx.fitted["rated"])
+
+        def decode(pred, target, known):  # one record per batch: the rated classes only
+            return [(pred[:, rated.to(pred.device)].float(), target[:, rated.to(pred.device)],
+                     known[:, rated.to(pred.device)])]  # fmt: skip
+
+        def score(records) -> float:
+            p, t, k = (torch.cat([r[i] for r in records]).numpy() for i in range(3))
+            return rated_map(p, t, k)
+
+        return [HostMetric(decode, score, "map")]
+
+    def activation(self, ctx: Context):
+        rated = torch.tensor(ctx.fitted["rated"])
+        return lambda out: torch.sigmoid(out[:, rated.to(out.device)].float())
+
+    def score(self, ctx: Context, preds, targets, post: dict) -> float:
+        target, known = targets
+        rated = ctx.fitted["rated"]
+        return rated_map(preds.numpy(), target[:, rated].numpy(), known[:, rated].numpy())
+
+    # -- write -------------------------------------------------------------------------------
+    def write(self, ctx: Context, test: Data, preds, post: dict, out: Path) -> Path:
+        scores = preds.numpy()
+        ids = np.array(test.ids)
+        ranked = {c: ids[np.argsort(-scores[:, j], kind="stable")[:TOP_N]].tolist()
+                  for j, c in enumerate(ctx.fitted["rated"])}  # fmt: skip
+        write_submission(out, ranked)
+        ctx.log(f"{len(test)} test segments ranked for {len(ranked)} classes")
+        return out
+
+    def evaluate(self, pred: Path, truth: Path) -> float:
+        return evaluate_yt8m(pred, truth)
