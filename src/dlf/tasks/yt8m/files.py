@@ -31,7 +31,8 @@ _SEGMENT_ID = re.compile(r"([^\s:,]+):(\d+)")
 
 
 def dequantize(frames: np.ndarray) -> np.ndarray:
-    """uint8 features -> float32 in [-2, 2], as the official starter code: q * 4/255 + 4/512 - 2."""
+    """uint8 features -> float32, as the official starter code: q * 4/255 + 4/512 - 2 (about
+    [-2, 2]: each value at the middle of its 1/255 bin)."""
     return frames.astype(np.float32) * np.float32(4.0 / 255.0) + np.float32(4.0 / 512.0 - 2.0)
 
 

@@ -37,6 +37,3 @@ def trivial_maps(task: Yt8mTask, ctx: Context) -> dict[str, float]:
         "video prior": rated_map(np.ones_like(target), target, known),
         "segment centroid": rated_map(seg @ (centroids - centre).T, target, known),
     }
-
-
-__all__ = ["trivial_maps"]
