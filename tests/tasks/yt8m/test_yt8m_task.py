@@ -200,3 +200,12 @@ def test_evaluate_cli_prints_map_last_and_refuses_bad_submissions(tiny, tmp_path
     sub.write_text("Class,Segments\n0,\n")
     assert main(["evaluate", "yt8m", "--truth", str(tiny / "validate"), "--pred", str(sub)]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "map 0.000000"
+
+
+def test_streamed_training_runs_with_worker_processes(tiny, tmp_path):
+    task, run = Yt8mTask(), tmp_path / "run"
+    opts = {"stream": True, "workers": 2, "buffer": 8}
+    cfg = TrainConfig(task="yt8m", data=str(tiny), out=str(run), options=opts, **TINY)
+    result = train(task, cfg, quiet=True)
+    assert 0.0 <= result["valid"]["map"] <= 1.0
+    assert "streaming 6 train shards" in (run / "log.txt").read_text()  # 24 videos, 4 a shard

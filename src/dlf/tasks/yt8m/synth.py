@@ -46,7 +46,6 @@ AMPLITUDE = 0.2
 DECOY = 2.0  # a decoy's rgb amplitude, relative to a present class's
 NOISE = 0.6
 DECOY_CLASSES = 3  # classes whose decoys each video carries besides its labels
-VIDEOS_PER_SHARD = 40
 RATED_PER_VIDEO = 5
 
 
@@ -121,7 +120,9 @@ def _ratings(rng, present: dict, n_seg: int) -> tuple[list, list, list]:
     return [c] * len(segs), [int(s) * SEGMENT for s in segs], [float(s in pos) for s in segs]
 
 
-def _write_split(folder: Path, split: str, rng, sig, n: int, ids: list[str]) -> list[tuple]:
+def _write_split(
+    folder: Path, split: str, rng, sig, n: int, ids: list[str], per_shard: int
+) -> list[tuple]:
     (folder / split).mkdir(parents=True, exist_ok=True)
     records, rated_rows = [], []
     for vid in ids[:n]:
@@ -138,9 +139,9 @@ def _write_split(folder: Path, split: str, rng, sig, n: int, ids: list[str]) -> 
         lists = {"rgb": [[f[:RGB].tobytes()] for f in frames],
                  "audio": [[f[RGB:RGB + AUDIO].tobytes()] for f in frames]}  # fmt: skip
         records.append(encode_sequence_example(ctx, lists))
-    for i in range(0, len(records), VIDEOS_PER_SHARD):
-        write_records(folder / split / f"{split}{i // VIDEOS_PER_SHARD:04d}.tfrecord",
-                      records[i : i + VIDEOS_PER_SHARD])  # fmt: skip
+    for i in range(0, len(records), per_shard):
+        write_records(folder / split / f"{split}{i // per_shard:04d}.tfrecord",
+                      records[i : i + per_shard])  # fmt: skip
     return rated_rows
 
 
@@ -153,7 +154,8 @@ def synth_yt8m(folder: Path, n: int = 240, seed: int = 0) -> None:
     start = 0
     test_rows = []
     for split, k in counts.items():
-        rows = _write_split(folder, split, rng, sig, k, ids[start : start + k])
+        # shards of n/8 videos: several per split, as streaming needs
+        rows = _write_split(folder, split, rng, sig, k, ids[start : start + k], max(4, n // 8))
         start += k
         if split == "test":
             test_rows = rows

@@ -42,6 +42,7 @@ from dlf.tasks.yt8m.files import (
 )
 from dlf.tasks.yt8m.frames import clip_columns, frame_cache, read_split
 from dlf.tasks.yt8m.metric import evaluate_yt8m, segment_map
+from dlf.tasks.yt8m.streaming import StagedLoader, train_stream
 from dlf.tasks.yt8m.synth import synth_yt8m
 from dlf.train.callbacks.core import Phase
 from dlf.train.metrics import HostMetric
@@ -55,9 +56,10 @@ class Yt8mOptions:
 
     finetune_epochs: int = 6  # the last epochs train on validate's rated segments
     holdout: float = 0.5  # share of validate's videos held out to score the run
-    skip_corrupt: bool = (
-        False  # skip records with a bad CRC (counted in the log) instead of stopping
-    )
+    skip_corrupt: bool = False  # skip records with a bad CRC (counted in the log), not stop
+    stream: bool = False  # stream the train shards (the real 1.5 TB) instead of caching them
+    workers: int = 2  # decoding processes when streaming
+    buffer: int = 64  # records per stream's shuffle buffer when streaming
 
 
 def masked_bce(logits: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -84,12 +86,15 @@ class StageSampler:
     epoch either way (the schedule counts steps), in an order drawn from torch's RNG at the
     epoch start (resumable). Positions index the training rows."""
 
-    def __init__(self, is_segment: np.ndarray) -> None:
+    def __init__(self, is_segment: np.ndarray, length: int | None = None) -> None:
         self.videos = np.flatnonzero(~is_segment)
         self.segments = np.flatnonzero(is_segment)
-        self.finetune = False
+        self.finetune = bool(length)  # a fixed length: segments only (the videos are streamed)
+        self.length = length
 
     def __len__(self) -> int:
+        if self.length:
+            return self.length
         return len(self.videos) if len(self.videos) else len(self.segments)
 
     def epoch_indices(self) -> np.ndarray:
@@ -108,11 +113,13 @@ class FinetuneSwitch:
 
     order = Phase.DATA
 
-    def __init__(self, sampler: StageSampler, finetune_epochs: int) -> None:
-        self.sampler, self.finetune_epochs = sampler, finetune_epochs
+    def __init__(self, sampler: StageSampler, finetune_epochs: int, stream=None) -> None:
+        self.sampler, self.finetune_epochs, self.stream = sampler, finetune_epochs, stream
 
     def before_epoch(self, learn) -> None:
         self.sampler.finetune = learn.epoch >= learn.n_epochs - self.finetune_epochs
+        if self.stream is not None:  # the stream's order follows the epoch (exact resume)
+            self.stream.set_epoch(learn.epoch)
 
 
 class Yt8mTask(Task):
@@ -158,10 +165,23 @@ class Yt8mTask(Task):
                 f"{vocab_path}: file not found; the data folder needs the competition's vocabulary.csv"
             )
         n_classes = max(read_vocabulary(vocab_path)) + 1
-        train_v, train_s = self._videos(ctx, "train")
+        stream = None
+        if ctx.opts.stream:  # train videos come from the stream; validate is cached
+            o, cfg = ctx.opts, ctx.cfg
+            shards = find_shards(ctx.data, "train")
+            if not shards:
+                raise DlfError(f"{ctx.data}: no train shards to stream")
+            stream = train_stream(
+                shards, n_classes, cfg.bs, cfg.seed, o.workers, o.buffer, o.skip_corrupt
+            )
+            ctx.log(f"streaming {len(shards)} train shards, {len(stream)} batches per epoch")
+            train_v, train_s = [], []
+        else:
+            train_v, train_s = self._videos(ctx, "train")
         valid_v, valid_s = self._videos(ctx, "validate")
         videos = train_v + valid_v
-        frames = frame_cache(videos, train_s + valid_s, ctx.data, "train+validate", ctx.log).array
+        split = "validate" if stream else "train+validate"
+        frames = frame_cache(videos, train_s + valid_s, ctx.data, split, ctx.log).array
 
         # one item per video of train (every class known) and per rated segment of
         # validate (only its rated classes known): (row, start, length, id, group, target, known)
@@ -186,7 +206,12 @@ class Yt8mTask(Task):
             "target": array_column(np.stack(target)),
             "target_mask": array_column(np.stack(known)),
         }
-        extra = {"group": group, "n_classes": n_classes, "rated": self._rated(ctx, valid_v)}
+        extra = {
+            "stream": stream,
+            "group": group,
+            "n_classes": n_classes,
+            "rated": self._rated(ctx, valid_v),
+        }
         return Data(columns, list(ids), extra=extra)
 
     @staticmethod
@@ -243,8 +268,10 @@ class Yt8mTask(Task):
         return np.flatnonzero(~is_held), np.flatnonzero(is_held)
 
     def sampler(self, ctx: Context, train: Data, train_idx: np.ndarray):
-        sampler = StageSampler(train.extra["group"][train_idx] >= 0)
-        return sampler, [FinetuneSwitch(sampler, ctx.opts.finetune_epochs)]
+        stream = train.extra["stream"]
+        length = len(stream) * ctx.cfg.bs if stream is not None else None
+        sampler = StageSampler(train.extra["group"][train_idx] >= 0, length)
+        return sampler, [FinetuneSwitch(sampler, ctx.opts.finetune_epochs, stream)]
 
     def transforms(self, ctx: Context, train: bool = True) -> list:
         return []
@@ -254,6 +281,8 @@ class Yt8mTask(Task):
         train_dl = ArrayLoader(train.columns, train_idx, bs=bs, sampler=sampler,
                                drop_last=train_drop_last(len(sampler), bs))  # fmt: skip
         valid_dl = ArrayLoader(train.columns, valid_idx, bs=bs * 2, shuffle=False)
+        if train.extra["stream"] is not None:
+            train_dl = StagedLoader(train.extra["stream"], train_dl, sampler)
         return DataLoaders(train_dl, valid_dl, inputs=INPUTS)
 
     def inference_loaders(self, ctx: Context, test: Data, device) -> DataLoaders:
