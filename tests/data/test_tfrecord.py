@@ -282,3 +282,30 @@ def test_malformed_message_is_one_line():
         parse_sequence_example(b"\x0a\x05\x0a", where="s.tfrecord: record 2")
     with pytest.raises(DlfError, match="not a valid"):
         parse_sequence_example(b"\x0b")  # wire type 3 (groups) is not in these messages
+
+
+def test_frames_fast_path_equals_the_generic_decoding():
+    rng = np.random.default_rng(3)
+    context, lists = video_like(rng, frames=9)
+    lists["tiny"] = [[bytes([i] * 5)] for i in range(4)]  # one-byte lengths in the headers
+    ex = parse_sequence_example(reference_sequence_example(context, lists))
+    for name, width in (("rgb", 1024), ("audio", 128), ("tiny", 5)):
+        expected = np.frombuffer(b"".join(s[0] for s in lists[name]), np.uint8).reshape(-1, width)
+        fresh = parse_sequence_example(reference_sequence_example(context, lists))
+        np.testing.assert_array_equal(fresh.frames(name, width), expected)  # strided path
+        np.testing.assert_array_equal(ex.frames(name, width), expected)
+    assert (
+        ex.frames("multi", 1) is None
+        and ex.frames("rgb", 1000) is None
+        and ex.frames("nope", 3) is None
+    )
+    # a step whose Feature carries an extra (unknown) field 15 defeats the strided path,
+    # not the answer: item = 0a 0a [0a 06 [0a 04 <4 bytes>] 78 01]
+    steps = b"".join(b"\x0a\x0a\x0a\x06\x0a\x04" + bytes([i] * 4) + b"\x78\x01" for i in range(3))
+    entry = b"\x0a\x01f\x12" + bytes([len(steps)]) + steps
+    lists_msg = b"\x0a" + bytes([len(entry)]) + entry
+    odd = b"\x12" + bytes([len(lists_msg)]) + lists_msg
+    assert TF["SequenceExample"].FromString(odd).feature_lists.feature_list["f"].feature[
+        2
+    ].bytes_list.value[0] == bytes([2] * 4)
+    assert parse_sequence_example(odd).frames("f", 4).tolist() == [[0] * 4, [1] * 4, [2] * 4]

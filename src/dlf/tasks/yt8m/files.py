@@ -106,11 +106,14 @@ def decode_video(record: bytes, where: str, frames: bool = True) -> Video:
         segments = (cls, start, score)
     out = None
     if frames:
-        lists = ex.feature_lists
+        rgb, audio = ex.frames("rgb", RGB), ex.frames("audio", AUDIO)  # the fast path
+        lists = ex.feature_lists if rgb is None or audio is None else {"rgb": 1, "audio": 1}
         if "rgb" not in lists:
             raise DlfError(f"{where}: video {video_id} has no 'rgb' frames; not frame-level data")
-        rgb = _frames(lists["rgb"], RGB, "rgb", where)
-        audio = _frames(lists.get("audio", []), AUDIO, "audio", where) if "audio" in lists else None
+        if rgb is None:
+            rgb = _frames(lists["rgb"], RGB, "rgb", where)  # says which frame is wrong
+        if audio is None and "audio" in lists:
+            audio = _frames(lists["audio"], AUDIO, "audio", where)
         if audio is None:
             audio = np.zeros((len(rgb), AUDIO), np.uint8) + 128  # dequantises to ~0
         if len(audio) != len(rgb):
