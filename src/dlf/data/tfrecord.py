@@ -7,7 +7,7 @@ A TFRecord file is a run of records, each framed as
 
 where mask(crc) = rotate-right(crc, 15) + 0xA282EAD8 (mod 2**32). The CRC comes from the
 `google-crc32c` package (Google's C library, hardware-accelerated; a pure-Python table CRC
-is ~1,000x slower and serves only as the tests' reference).
+is hundreds of times slower and serves as the tests' reference and the benchmark's baseline).
 
 The messages are those of tensorflow/core/example/{feature,example}.proto, decoded and
 encoded here by a small hand codec of the protobuf wire format (field numbers below). Why
@@ -19,6 +19,7 @@ string) are checked and cut out as one strided array: ~3.8x protobuf's C parser 
 YouTube-8M records (bench/tfrecord_read.py; docs/tasks/yt8m.md has the figures). The
 `tfrecord` package (a pure-Python reader over protobuf) was slower still and never checks
 the CRCs it reads.
+
 The tests check it byte for byte, both ways, against messages built by `protobuf` from the
 published .proto text.
 
