@@ -209,3 +209,55 @@ def test_streamed_training_runs_with_worker_processes(tiny, tmp_path):
     result = train(task, cfg, quiet=True)
     assert 0.0 <= result["valid"]["map"] <= 1.0
     assert "streaming 6 train shards" in (run / "log.txt").read_text()  # 24 videos, 4 a shard
+
+
+class _Stopped(Exception):
+    pass
+
+
+class _StopAt:
+    order = 99  # after Checkpoint
+
+    def __init__(self, epoch: int, it: int) -> None:
+        self.epoch, self.it = epoch, it
+
+    def after_batch(self, learn) -> None:
+        if learn.training and (learn.epoch, learn.iter) == (self.epoch, self.it):
+            raise _Stopped
+
+
+def test_streamed_run_resumes_exactly(tiny, tmp_path):
+    """Stopped mid-epoch in both streamed epochs and in the fine-tuning one, rebuilt from the
+    checkpoint each time: the same losses and weights as the unbroken run (the reference)."""
+    from dlf.core.seed import seed_everything
+    from dlf.tasks.compose import build_training
+    from dlf.train.callbacks import Checkpoint
+    from dlf.train.learner import Learner
+
+    task = Yt8mTask()
+    opts = {"stream": True, "workers": 2, "buffer": 4, "finetune_epochs": 1}
+    cfg = TrainConfig(task="yt8m", data=str(tiny), options=opts, **{**TINY, "epochs": 3, "bs": 4})
+    cfg.fill_defaults(task.defaults)
+
+    def run(folder, stops):
+        for i, stop in enumerate([*stops, None]):
+            seed_everything(0)
+            built = build_training(task, cfg, tiny, lambda s: None)
+            p = built.parts
+            cbs = [Checkpoint(folder, every_steps=1), *built.callbacks, *([stop] if stop else [])]
+            learn = Learner(p.model, p.dls, p.loss_func, metrics=p.metrics, precision="fp32",
+                            cbs=cbs, logger=lambda s: None)  # fmt: skip
+            if i:
+                learn.load_checkpoint(folder / "checkpoint" / "state.pt")
+            try:
+                learn.fit_one_cycle(cfg.epochs, cfg.lr)
+            except _Stopped:
+                continue
+        rows = [{k: v for k, v in r.items() if k != "seconds"} for r in learn.recorder.values]
+        return rows, learn.model.state_dict()
+
+    ref_rows, ref_w = run(tmp_path / "ref", [])
+    rows, weights = run(tmp_path / "stopped", [_StopAt(0, 1), _StopAt(1, 1), _StopAt(2, 1)])
+    assert rows == ref_rows
+    for k, w in ref_w.items():
+        assert torch.equal(w, weights[k]), k
