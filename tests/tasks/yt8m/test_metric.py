@@ -110,3 +110,22 @@ def test_start_time_not_multiple_of_five_in_truth(tmp_path):
         DlfError, match=r"record 0: video v1: segment start time 7 is not a multiple of 5"
     ):
         read_truth(tmp_path)
+
+
+def test_vectorised_validation_map_equals_the_metric():
+    """The task's rated_map (validation, vectorised) against segment_map (the metric's rules,
+    written pair by pair) on random items: unrated pairs, ties and the top-n cut included."""
+    from dlf.tasks.yt8m.task import rated_map
+
+    rng = np.random.default_rng(0)
+    for top_n in (100_000, 7):
+        scores = rng.integers(0, 5, (40, 3)).astype(np.float32)  # ties: order by item index
+        known = (rng.random((40, 3)) < 0.4).astype(np.float32)
+        target = ((rng.random((40, 3)) < 0.5) & (known > 0)).astype(np.float32)
+        truth = {(f"v{i}:0", c): float(target[i, c]) for i, c in zip(*np.nonzero(known))}
+        ranked = {
+            c: [f"v{i}:0" for i in np.argsort(-scores[:, c], kind="stable")] for c in range(3)
+        }
+        assert rated_map(scores, target, known, top_n) == pytest.approx(
+            segment_map(truth, ranked, top_n)
+        )

@@ -261,3 +261,12 @@ def test_streamed_run_resumes_exactly(tiny, tmp_path):
     assert rows == ref_rows
     for k, w in ref_w.items():
         assert torch.equal(w, weights[k]), k
+
+
+def test_top_segments_equals_a_full_stable_sort():
+    from dlf.tasks.yt8m.task import top_segments
+
+    rng = np.random.default_rng(1)
+    scores = rng.integers(0, 20, 500).astype(np.float32)  # many ties
+    for n in (1, 7, 100, 500, 900):
+        assert top_segments(scores, n).tolist() == np.argsort(-scores, kind="stable")[:n].tolist()
