@@ -230,7 +230,7 @@ class Yt8mTask(Task):
             "stream": stream,
             "group": group,
             "n_classes": n_classes,
-            "rated": self._rated(ctx, valid_v),
+            "rated": self._rated(ctx, valid_v, n_classes),
         }
         return Data(columns, list(ids), extra=extra)
 
@@ -263,14 +263,22 @@ class Yt8mTask(Task):
                 )
 
     @staticmethod
-    def _rated(ctx: Context, valid_videos) -> list[int]:
+    def _rated(ctx: Context, valid_videos, n_classes: int) -> list[int]:
         """The segment-rated classes: sample_submission.csv's, else those rated in validate."""
         sample = ctx.data / "sample_submission.csv"
         if sample.is_file():
-            return sorted(read_submission_classes(sample))
-        return sorted(
-            {int(c) for v in valid_videos if v.segments is not None for c in v.segments[0]}
-        )
+            rated = sorted(read_submission_classes(sample))
+        else:
+            rated = sorted(
+                {int(c) for v in valid_videos if v.segments is not None for c in v.segments[0]}
+            )
+        outside = [c for c in rated if not 0 <= c < n_classes]
+        if outside:
+            raise DlfError(
+                f"{sample}: class {outside[0]} is outside vocabulary.csv's {n_classes} classes; "
+                "use the competition's matching files"
+            )
+        return rated
 
     def fit_facts(self, ctx: Context, train: Data) -> dict:
         return {"n_classes": train.extra["n_classes"], "rated": train.extra["rated"]}
