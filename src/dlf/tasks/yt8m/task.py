@@ -358,3 +358,7 @@ class Yt8mTask(Task):
 
     def evaluate(self, pred: Path, truth: Path) -> float:
         return evaluate_yt8m(pred, truth)
+
+
+__all__ = ["FinetuneSwitch", "StageSampler", "Yt8mOptions", "Yt8mTask", "masked_bce", "rated_map",
+           "top_segments"]  # fmt: skip
