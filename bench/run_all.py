@@ -75,6 +75,12 @@ BENCHES = [
             "efficientnet_b0",
         ],
     ),
+    ("tfrecord_read.py", [], ["--records", "4", "--repeats", "1"]),
+    (
+        "stream_memory.py",
+        ["--shards", "30", "60"],
+        ["--shards", "2", "4", "--records", "4", "--bs", "2"],
+    ),
 ]
 
 
@@ -90,6 +96,11 @@ NOTES = """## What the scripts measure, and what limits the figures
   Pillow pipeline. On CPU the batched bilinear `grid_sample` alone costs about as much per
   image as Pillow's whole decode + affine + enhance, so the cache (which saves the decode)
   cannot reach 3x there; on a GPU the resample is nearly free.
+- **tfrecord_read.py**: records/s and MB/s reading YouTube-8M frame-level records (351 KB)
+  with dlf.data.tfrecord, a pure-Python reader (the baseline), protobuf + google-crc32c and
+  the `tfrecord` package (the last two if installed).
+- **stream_memory.py**: peak RSS of the main process and of the largest worker for one
+  streamed epoch (dlf.data.stream) over a few and over many shards.
 - **data_wait.py**: the share of training time the Learner spends waiting in
   `next(batch)` (loading plus the batch transforms) in the APTOS default run. Target: < 5%.
 - **precision.py**: training images/s by precision and memory format, with the loss each

@@ -10,10 +10,15 @@ from dlf.models import create_model, list_models
 @pytest.mark.parametrize("name", list_models())
 def test_forward_backward_and_param_groups(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3)
     is_unet, is_detector = name.startswith("unet_"), name.startswith("fcos_")
+    is_video = name.startswith("video_")
     size = 64 if is_unet else 32
-    y = model(torch.randn(2, 3, size, size))
+    if is_video:  # frame features B x T x D and a frame mask
+        model = create_model(name, num_classes=3, in_chans=8)
+        y = model(torch.randn(2, 7, 8), torch.tensor([[1] * 7, [1] * 4 + [0] * 3]))
+    else:
+        model = create_model(name, num_classes=3)
+        y = model(torch.randn(2, 3, size, size))
     if is_detector:  # FCOSOutput: per-location logits, distances, centerness of every level
         assert y.logits.shape == (2, y.points.shape[0], 3)
         (y.logits.pow(2).mean() + y.ltrb.pow(2).mean() + y.centerness.pow(2).mean()).backward()
@@ -47,6 +52,8 @@ def test_list_models_covers_every_family_and_filters():
         "resnext50_32x4d",
         "seresnext50_32x4d",
         "unet_resnet34",
+        "video_nextvlad",
+        "video_attention",
     ):
         assert n in names
     assert list_models("unet_*") == [n for n in names if n.startswith("unet_")]

@@ -50,6 +50,13 @@ from dlf.data.splits import (
     stratified_kfold_splitter,
 )
 from dlf.data.table import align, check_id, read_table, unique_ids, write_table
+from dlf.data.tfrecord import (
+    SequenceExample,
+    encode_sequence_example,
+    parse_sequence_example,
+    read_records,
+    write_records,
+)
 
 __all__ = [
     "Affine",
@@ -77,6 +84,7 @@ __all__ = [
     "MultiCategoryBlock",
     "Normalize",
     "RegressionBlock",
+    "SequenceExample",
     "ToFloat",
     "WeightedSampler",
     "align",
@@ -87,6 +95,7 @@ __all__ = [
     "class_balanced_weights",
     "class_folders",
     "column_splitter",
+    "encode_sequence_example",
     "folder_splitter",
     "get_image_files",
     "group_kfold_splitter",
@@ -95,16 +104,19 @@ __all__ = [
     "mask_column",
     "oriented_size",
     "parent_label",
+    "parse_sequence_example",
     "ragged_column",
     "random_splitter",
     "read_dicom",
     "read_image",
     "read_oriented",
+    "read_records",
     "read_stack",
     "read_table",
     "stratified_kfold_splitter",
     "to_device",
     "train_drop_last",
     "unique_ids",
+    "write_records",
     "write_table",
 ]

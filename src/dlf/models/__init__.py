@@ -56,6 +56,14 @@ from dlf.models.summary import (
 )
 from dlf.models.unet import UNet
 from dlf.models.vgg import VGG, vgg11, vgg16
+from dlf.models.video import (
+    AttentionPool,
+    ContextGating,
+    NeXtVLAD,
+    VideoClassifier,
+    video_attention,
+    video_nextvlad,
+)
 from dlf.models.weights import LoadReport, adapt_input_conv, load_pretrained
 
 __all__ = [
@@ -64,9 +72,11 @@ __all__ = [
     "SCSE",
     "VGG",
     "AdaptiveConcatPool2d",
+    "AttentionPool",
     "BasicBlock",
     "Bottleneck",
     "ClassifierBase",
+    "ContextGating",
     "ConvNormAct",
     "DenseNet",
     "DropPath",
@@ -76,9 +86,11 @@ __all__ = [
     "LeNet",
     "LoadReport",
     "ModelSummary",
+    "NeXtVLAD",
     "ResNet",
     "SqueezeExcite",
     "UNet",
+    "VideoClassifier",
     "adapt_input_conv",
     "create_model",
     "create_pool",
@@ -116,4 +128,6 @@ __all__ = [
     "total_stride",
     "vgg11",
     "vgg16",
+    "video_attention",
+    "video_nextvlad",
 ]

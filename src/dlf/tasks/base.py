@@ -31,6 +31,9 @@ from typing import Any, ClassVar
 import numpy as np
 from torch import nn
 
+from dlf.data.loaders import DataLoaders
+from dlf.data.resident import ArrayLoader
+from dlf.tasks.common import array_loaders
 from dlf.train.tta import TTAMerge
 
 #: defaults shared by every task, for the TrainConfig fields left as None
@@ -155,6 +158,21 @@ class Task:
 
     def transforms(self, ctx: Context, train: bool) -> list:
         raise NotImplementedError
+
+    def loaders(
+        self, ctx: Context, train: Data, train_idx: np.ndarray, valid_idx: np.ndarray, sampler
+    ) -> DataLoaders:
+        """Training and validation loaders; default: ArrayLoaders over `train.columns` with
+        the task's transforms. A task whose batches are not array slices (streamed shards,
+        several model inputs) builds its own."""
+        train_dl, valid_dl = array_loaders(train.columns, train_idx, valid_idx, ctx.cfg.bs, sampler)
+        return DataLoaders(train_dl, valid_dl, batch_tfms=self.transforms(ctx))
+
+    def inference_loaders(self, ctx: Context, test: Data, device) -> DataLoaders:
+        """Loaders over the test split whose `valid` side applies the task's inference
+        transforms (those without train_only), exactly as validation batches were encoded."""
+        loader = ArrayLoader(test.columns, np.arange(len(test)), bs=ctx.cfg.bs * 2)
+        return DataLoaders(loader, loader, batch_tfms=self.transforms(ctx), device=device)
 
     # 2. model
     def model(self, ctx: Context) -> nn.Module:

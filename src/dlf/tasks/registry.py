@@ -18,6 +18,7 @@ TASKS = {
     "aptos": "dlf.tasks.aptos.task:AptosTask",
     "siim": "dlf.tasks.siim.task:SiimTask",
     "oid": "dlf.tasks.oid.task:OidTask",
+    "yt8m": "dlf.tasks.yt8m.task:Yt8mTask",
 }
 
 
