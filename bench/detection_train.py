@@ -82,7 +82,10 @@ def main() -> None:
     ap.add_argument("--bs", type=int, default=8)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     batches = make_batches(args.steps, args.bs, args.size)
     runners = {"plain": run_plain, "dlf": run_dlf}
     for fn in runners.values():  # warm-up: first-call costs hit no one
@@ -98,7 +101,8 @@ def main() -> None:
     base = statistics.median(rates["plain"])
     for name, rs in rates.items():
         med = statistics.median(rs)
-        print(f"  {name:6s} {med:8.2f} images/s   ratio to plain {med / base:.3f}")
+        runs = " ".join(f"{r:.2f}" for r in rs)
+        print(f"  {name:6s} {med:8.2f} images/s   ratio to plain {med / base:.3f}   (runs: {runs})")
 
 
 if __name__ == "__main__":

@@ -2,14 +2,24 @@
 locations, torch.nn.functional's BCE, GIoU from its definition), plus hand cases, bf16
 autocast, a batch without boxes, and one epoch through the Learner on named batches."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from dlf.data.loaders import DataLoaders
 from dlf.models import create_model
-from dlf.models.detection import FCOSOutput, fcos_points, fcos_targets
+from dlf.models.detection import FCOSOutput, decode_detections, fcos_points, fcos_targets
 from dlf.train.detection import FCOSLoss
 from dlf.train.learner import Learner
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # tiny convolutions: a second thread only waits for a busy core (see tests/models/conftest)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def make_output(n=2, size=64, classes=3, seed=0) -> FCOSOutput:
@@ -150,3 +160,7 @@ def test_one_epoch_through_the_learner_on_named_batches():
     learn = Learner(model, dls, FCOSLoss(), precision="fp32", logger=lambda s: None)
     learn.fit(1, 1e-3)
     assert torch.isfinite(learn.loss)
+    # the one inference loop: get_preds with decode gives per-image (boxes, scores, labels)
+    (preds, *_) = learn.get_preds(dls.valid, decode=lambda out: decode_detections(out, 0.0))
+    assert len(preds) == 2 and [len(p) for p in preds] == [3, 3]
+    assert preds[0][0].shape[-1] == 4 and len(preds[0][0]) > 0

@@ -16,10 +16,11 @@ def box_area(boxes: torch.Tensor) -> torch.Tensor:
 
 
 def _pairwise_intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(..., M, 4) and (..., N, 4) -> (..., M, N): leading dims batch (NMS uses one per class)."""
     # One coordinate at a time (M x 1 against 1 x N): measured about 1.5x faster on the CPU
     # than broadcasting the (M, 1, 2) and (1, N, 2) corner pairs.
-    ax1, ay1, ax2, ay2 = a[:, None, :].unbind(-1)
-    bx1, by1, bx2, by2 = b[None, :, :].unbind(-1)
+    ax1, ay1, ax2, ay2 = a[..., :, None, :].unbind(-1)
+    bx1, by1, bx2, by2 = b[..., None, :, :].unbind(-1)
     w = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp(min=0)
     h = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp(min=0)
     return w * h
