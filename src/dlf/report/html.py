@@ -82,6 +82,7 @@ def render_run_report(
     labels: Sequence[str] = (),
     samples: Sequence[dict] = (),
     tables: dict[str, Sequence[dict]] | None = None,
+    samples_heading: str = "Validation images, worst errors first",
 ) -> str:
     """The HTML text of a run report. tables: a task's own tables ({heading: rows}), e.g.
     the average precision of each class."""
@@ -117,7 +118,7 @@ def render_run_report(
         )
     if samples:
         parts.append(
-            "<h2>Validation images, worst errors first</h2>"
+            f"<h2>{html.escape(samples_heading)}</h2>"
             + _img(plot_samples(samples), "validation samples")
         )
     for heading, table in (tables or {}).items():

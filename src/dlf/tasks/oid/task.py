@@ -236,7 +236,8 @@ class OidTask(Task):
             pred = [(*(r[:4] * size).tolist(), f"{names[int(r[5])]} {r[4]:.2f}") for r in rows]
             samples.append({"image": train.images[valid_idx[j]], "boxes": true, "pred_boxes": pred,
                             "title": f"{len(true)} true, {len(pred)} predicted >= 0.3"})  # fmt: skip
-        return {"samples": samples, "tables": {"Average precision per class (validation)": table}}
+        return {"samples": samples, "samples_heading": "Validation images: true boxes solid, predicted "
+                "(score >= 0.3) dashed", "tables": {"Average precision per class (validation)": table}}  # fmt: skip
 
     # -- write the submission --------------------------------------------------------------
     def write(self, ctx: Context, test: Data, preds: list, post: dict, out: Path) -> Path:
