@@ -159,7 +159,7 @@ def test_tta_with_one_shift_is_plain_accuracy_and_shifts_are_centred():
 
 def _fake_run(recipe: paper.Recipe, seed: int, acc: float, **extra) -> paper.RunResult:
     curve = [(s, acc) for s in range(recipe.eval_every, recipe.steps + 1, recipe.eval_every)]
-    return paper.RunResult(recipe.name, seed, acc, curve, 1.5, 5_210, {"steps": recipe.steps, **extra})  # fmt: skip
+    return paper.RunResult(recipe.name, seed, acc, curve, 1.5, 5_210, {"steps": recipe.steps, **extra}, 3.0)  # fmt: skip
 
 
 def test_the_table_shows_mean_and_sample_std_beside_the_papers_figure(tmp_path):
@@ -169,7 +169,7 @@ def test_the_table_shows_mean_and_sample_std_beside_the_papers_figure(tmp_path):
     md = paper.render_markdown(runs, {"torch": "x"}, "curves.png")
     # mean 93.0, sample std (ddof 1) of 92, 93, 94 is 1.0 (numpy: np.std(..., ddof=1))
     assert np.std([92.0, 93.0, 94.0], ddof=1) == 1.0
-    assert "| CNN | `mnist1d_cnn` | 5,210 | 94 | 93.0 ± 1.0 | -1.0 | 92.0–94.0 | 3 | 2 |" in md
+    assert "| CNN | `mnist1d_cnn` | 5,210 | 94 | 93.0 ± 1.0 | -1.0 | 92.0–94.0 | 3 | 2 | 3 |" in md
     assert "| + label smoothing 0.1 | `mnist1d_resnet` | 5,210 |  | 97.0 ± 0.0 |" in md
     assert "| + EMA of the weights (decay 0.99) | `mnist1d_resnet` | 5,210 |  | 97.5 ± 0.0 |" in md
     assert "| + TTA: mean over 5 shifts (ours) | `mnist1d_resnet` | 5,210 |  | 98.0 ± 0.0 |" in md
