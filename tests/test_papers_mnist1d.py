@@ -126,6 +126,16 @@ def test_augmentation_shear_adds_a_straight_ramp_and_scale_stays_in_its_range():
     assert ((per_item >= 0.8 - 1e-6) & (per_item <= 1.2 + 1e-6)).all()
 
 
+def test_every_row_and_its_quick_version_can_run():
+    """A recipe whose steps are not whole evaluation intervals is refused at its start, which
+    in a long `dlf reproduce` could be an hour in: every shipped row is checked here."""
+    for r in (*paper.PAPER_ROWS, *paper.ABLATION_ROWS, *paper.SHUFFLED_ROWS):
+        for recipe in (r, paper.quick(r)):
+            assert recipe.steps % recipe.eval_every == 0, recipe.name
+    assert {r.steps for r in paper.PAPER_ROWS} == {6000}  # the paper's notebook
+    assert {(r.lr, r.bs, r.opt, r.schedule) for r in paper.PAPER_ROWS} == {(1e-2, 100, "adam", "constant")}  # fmt: skip
+
+
 def test_the_step_sampler_makes_whole_passes_over_the_rows():
     torch.manual_seed(0)
     s = paper.StepSampler(n=10, per_epoch=4)
