@@ -476,16 +476,21 @@ def plot_curves(results: list[RunResult]) -> bytes:
 
 
 def environment() -> dict:
-    import mnist1d
+    """What the table was measured with: versions, the machine, threads and its load."""
+    import os
 
+    from dlf.core.version import __version__
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return {
-        "dlf": __import__("dlf").__version__ if hasattr(__import__("dlf"), "__version__") else "?",
+        "dlf": __version__,
         "torch": torch.__version__,
-        "mnist1d": getattr(mnist1d, "__version__", _dist_version("mnist1d")),
+        "mnist1d": _dist_version("mnist1d"),
         "numpy": np.__version__,
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
         "torch threads": torch.get_num_threads(),
+        "load average (1 min) when this page was written": f"{load:.1f}",
         "device": "cpu, fp32",
     }
 
@@ -554,7 +559,6 @@ def reproduce(
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)
     data = {False: load_mnist1d(), True: load_mnist1d(shuffle_seq=True)}
-    env = environment()
     done = {(r.row, r.seed) for r in results}
     for seed, recipe in run_plan(seeds, tiers):
         if (recipe.name, seed) in done:
@@ -562,16 +566,16 @@ def reproduce(
         res = train_recipe(recipe, data[recipe.shuffle_seq], seed)
         results.append(res)
         atomic_write_text(store, json.dumps([asdict(r) for r in results], indent=1))
-        _write_reports(out, results, env)  # a table stopped early is still a table
+        _write_reports(out, results)  # a table stopped early is still a table
         log(f"seed {seed}  {recipe.name:55s} {res.test_acc:5.1f}%  {res.seconds:6.1f} s")
-    return _write_reports(out, results, env)
+    return _write_reports(out, results)
 
 
-def _write_reports(out: Path, results: list[RunResult], env: dict) -> Path:
+def _write_reports(out: Path, results: list[RunResult]) -> Path:
     png = plot_curves(results) if results else None
     if png:
         atomic_write_bytes(out / "curves.png", png)
-    md = render_markdown(results, env, "curves.png" if png else None)
+    md = render_markdown(results, environment(), "curves.png" if png else None)
     atomic_write_text(out / "results.md", md)
     atomic_write_text(out / "results.html", render_html(md, png))
     return out / "results.md"
