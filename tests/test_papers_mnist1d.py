@@ -23,7 +23,7 @@ from mnist1d.utils import ObjectView
 
 from dlf.cli import main
 from dlf.core.errors import DlfError
-from dlf.models import create_model
+from dlf.models import create_model, list_models
 from dlf.papers import mnist1d as paper
 
 
@@ -49,6 +49,17 @@ def test_the_paper_models_have_the_papers_parameter_counts(name, params, by_hand
     assert params == by_hand
     assert sum(p.numel() for p in model.parameters()) == params
     assert model(torch.randn(7, 40)).shape == (7, 10)
+
+
+@pytest.mark.parametrize("name", list_models("mnist1d_*"))
+def test_every_sequence_model_takes_channels_and_trains_every_parameter(name):
+    """The zoo's 1-D family (the image models' version is tests/models/test_zoo.py)."""
+    torch.manual_seed(0)
+    model = create_model(name, num_classes=3, in_chans=2)
+    y = model(torch.randn(4, 2, 40))
+    assert y.shape == (4, 3)
+    y.pow(2).mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
 
 
 def test_the_residual_cnn_is_shift_equivariant_up_to_its_pool():
