@@ -275,7 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("reproduce", help="reproduce a paper's results table (docs/papers/)")
     p.add_argument("paper", choices=["mnist1d"])
-    p.add_argument("--seeds", type=_positive_int, default=5)
+    p.add_argument("--seeds", type=_positive_int, default=5, help="seeds per row (default 5)")
     p.add_argument("--out", help="results folder (default runs/mnist1d)")
     p.add_argument("--quick", action="store_true", help="one seed, 200 steps a row: a smoke test")
     p.set_defaults(func=cmd_reproduce)

@@ -6,11 +6,12 @@ ICML 2024), then beating it: the worked example of a paper reproduction with dlf
     recipes    `Recipe`: a model from the zoo and how it is trained; `PAPER_ROWS` are the
                paper's four baselines as its notebook trains them (Adam, lr 1e-2, batch
                100, 6,000 steps, test accuracy measured every 200 steps), `ABLATION_ROWS`
-               go from the paper's CNN to our recipe one change at a time
+               go from the paper's CNN to our recipe one change at a time, and
+               `SHUFFLED_ROWS` are the README's permuted-positions row
     training   `train_recipe(recipe, data, seed)`: dlf's Learner on array data
-    the table  `reproduce(out, seeds)`: every row for every seed, seed by seed, each run
-               saved to results.json as it finishes (a rerun skips what is there), and
-               results.md / results.html / curves.png rewritten after each seed
+    the table  `reproduce(out, seeds)`: every row for every seed (cheap, essential rows
+               first), each run saved to results.json as it finishes (a rerun skips what is
+               there), results.md / results.html / curves.png rewritten after each run
 
 `dlf reproduce mnist1d` is the command; docs/papers/mnist1d.md reads the measured table.
 """
