@@ -42,6 +42,45 @@ BENCHES = [
         ["--size", "128", "--steps", "8", "--repeats", "5"],
         ["--size", "32", "--steps", "2", "--repeats", "1", "--screen", "1"],
     ),
+    (
+        "oid_eval.py",
+        ["--images", "41620", "--repeats", "3", "--baseline-images", "400"],
+        ["--images", "300", "--repeats", "1", "--baseline-images", "50"],
+    ),
+    (
+        "nms.py",
+        ["--boxes", "1000", "4000", "--classes", "1", "80", "--repeats", "5"],
+        ["--boxes", "200", "--classes", "1", "5", "--repeats", "1"],
+    ),
+    (
+        "detection_train.py",
+        ["--size", "128", "--bs", "8", "--steps", "6", "--repeats", "5", "--threads", "1"],
+        ["--size", "64", "--bs", "2", "--steps", "2", "--repeats", "1"],
+    ),
+    (
+        "backbones.py",
+        ["--size", "64", "--steps", "10", "--repeats", "5", "--threads", "1"],
+        [
+            "--size",
+            "32",
+            "--steps",
+            "2",
+            "--repeats",
+            "1",
+            "--models",
+            "efficientnet_b0",
+            "--memory-size",
+            "32",
+            "--memory-models",
+            "efficientnet_b0",
+        ],
+    ),
+    ("tfrecord_read.py", [], ["--records", "4", "--repeats", "1"]),
+    (
+        "stream_memory.py",
+        ["--shards", "30", "60"],
+        ["--shards", "2", "4", "--records", "4", "--bs", "2"],
+    ),
 ]
 
 
@@ -57,6 +96,11 @@ NOTES = """## What the scripts measure, and what limits the figures
   Pillow pipeline. On CPU the batched bilinear `grid_sample` alone costs about as much per
   image as Pillow's whole decode + affine + enhance, so the cache (which saves the decode)
   cannot reach 3x there; on a GPU the resample is nearly free.
+- **tfrecord_read.py**: records/s and MB/s reading YouTube-8M frame-level records (351 KB)
+  with dlf.data.tfrecord, a pure-Python reader (the baseline), protobuf + google-crc32c and
+  the `tfrecord` package (the last two if installed).
+- **stream_memory.py**: peak RSS of the main process and of the largest worker for one
+  streamed epoch (dlf.data.stream) over a few and over many shards.
 - **data_wait.py**: the share of training time the Learner spends waiting in
   `next(batch)` (loading plus the batch transforms) in the APTOS default run. Target: < 5%.
 - **precision.py**: training images/s by precision and memory format, with the loss each
@@ -66,6 +110,25 @@ NOTES = """## What the scripts measure, and what limits the figures
   ResNet-18 step, and model FLOP/s against a measured matmul peak (orientation only: on
   CPU, Winograd/oneDNN convolutions are not bound by the matmul figure). Target: dlf at
   least 0.97 of plain.
+- **oid_eval.py**: seconds for dlf to read and score a generated Open Images 2019
+  detection submission of the real validation set's size (41,620 images, 500 classes,
+  about 2 million detections), against the plain loop-per-image-and-class reference
+  written from the official evaluator's structure (tests/tasks/oid/reference.py), timed
+  on a subset of images and extrapolated per image (scoring only, no reading). The
+  official evaluator (TensorFlow, pandas) is not installed here. Target: well under 60 s,
+  at least 10x the official evaluator.
+- **nms.py**: per-class NMS of detector-like candidates (overlapping clusters), dlf's
+  fixed-point NMS against the brute-force Python reference and the usual pure-PyTorch
+  greedy loop (all checked to keep the same boxes first), one torch thread.
+- **detection_train.py**: training images/s of fcos_resnet18 + FCOSLoss + SGD in dlf's
+  Learner against the same model, loss, optimizer and batches in a plain loop, fp32, one
+  torch thread (with two on the loaded machine single runs varied 0.3-1.3 images/s, with one
+  within a few percent). Target: dlf at least 0.97 of plain.
+- **backbones.py**: the training step of DenseNet-121 and EfficientNet-B0 in dlf's
+  `Learner` against the same model, weights, data and SGD in a plain loop (images/s, ratio);
+  then the activation memory per image autograd keeps at 224 px (any device; on a GPU also
+  the peak memory of the timed step). One thread: with two, a shared machine's load swung
+  the ratio from 0.6 to 1.0 between runs. Target: dlf at least 0.97 of plain.
 
 The machine has 2 cores and may be shared: a 2-thread PyTorch process competing for the
 cores loses far more than its share (every parallel region waits for a descheduled

@@ -83,3 +83,17 @@ def test_the_learner_feeds_named_inputs_to_the_model_and_the_rest_to_the_loss():
     preds, label, plate = learn.get_preds()
     assert torch.equal(label, y[72:]) and torch.equal(plate, torch.arange(72, 96))
     assert preds.shape == (24, 3)
+
+
+def test_ragged_columns_pad_per_batch_or_to_the_longest_row_of_all():
+    """Reference: the rows themselves; padding is `pad`, never a real row's value."""
+    from dlf.data.resident import ragged_column
+
+    rows = [np.arange(8.0).reshape(2, 4), np.zeros((0, 4)), np.ones((5, 4))]
+    per_batch = ragged_column(rows, pad=-1, dtype=torch.float32)(np.array([0, 1]))
+    assert per_batch.shape == (2, 2, 4) and (per_batch[1] == -1).all()
+    assert torch.equal(per_batch[0], torch.arange(8.0).view(2, 4))
+    fixed = ragged_column(rows, pad=-1, dtype=torch.float32, fixed=True)
+    a, b = fixed(np.array([0, 1])), fixed(np.array([2]))
+    assert a.shape == (2, 5, 4) and b.shape == (1, 5, 4)  # so validation batches concatenate
+    assert torch.equal(torch.cat([a, b])[2], torch.ones(5, 4)) and (a[0, 2:] == -1).all()

@@ -13,12 +13,21 @@ SEQUENCE_MODELS = set(list_models("mnist1d_*"))
 @pytest.mark.parametrize("name", [n for n in list_models() if n not in SEQUENCE_MODELS])
 def test_forward_backward_and_param_groups(name):
     torch.manual_seed(0)
-    model = create_model(name, num_classes=3)
-    is_unet = name.startswith("unet_")
+    is_unet, is_detector = name.startswith("unet_"), name.startswith("fcos_")
+    is_video = name.startswith("video_")
     size = 64 if is_unet else 32
-    y = model(torch.randn(2, 3, size, size))
-    assert y.shape == ((2, 3, size, size) if is_unet else (2, 3))
-    y.float().pow(2).mean().backward()
+    if is_video:  # frame features B x T x D and a frame mask
+        model = create_model(name, num_classes=3, in_chans=8)
+        y = model(torch.randn(2, 7, 8), torch.tensor([[1] * 7, [1] * 4 + [0] * 3]))
+    else:
+        model = create_model(name, num_classes=3)
+        y = model(torch.randn(2, 3, size, size))
+    if is_detector:  # FCOSOutput: per-location logits, distances, centerness of every level
+        assert y.logits.shape == (2, y.points.shape[0], 3)
+        (y.logits.pow(2).mean() + y.ltrb.pow(2).mean() + y.centerness.pow(2).mean()).backward()
+    else:
+        assert y.shape == ((2, 3, size, size) if is_unet else (2, 3))
+        y.float().pow(2).mean().backward()
     params = list(model.parameters())
     assert all(p.grad is not None for p in params), "every parameter takes part in the loss"
 
@@ -27,6 +36,8 @@ def test_forward_backward_and_param_groups(name):
     assert len(ids) == len(set(ids)) == len(params), "groups cover every parameter exactly once"
     if is_unet:
         assert {id(p) for p in groups[0]} == {id(p) for p in model.encoder.parameters()}
+    elif is_detector:
+        assert {id(p) for p in groups[0]} == {id(p) for p in model.backbone.parameters()}
     else:
         assert {id(p) for p in model.fc.parameters()} <= {id(p) for p in groups[-1]}
         stem = model.get_submodule(model.pretrained_cfg["first_conv"]).weight
@@ -44,6 +55,8 @@ def test_list_models_covers_every_family_and_filters():
         "resnext50_32x4d",
         "seresnext50_32x4d",
         "unet_resnet34",
+        "video_nextvlad",
+        "video_attention",
     ):
         assert n in names
     assert list_models("unet_*") == [n for n in names if n.startswith("unet_")]

@@ -179,3 +179,22 @@ def test_confusion_matrix_labels_do_not_overlap(monkeypatch, labels):
     for tick, name in zip(ax.get_xticklabels(), labels):
         assert " ".join(tick.get_text().split())[:8] == name[:8]
     plots.plt.close(fig)
+
+
+def test_boxes_are_drawn_and_task_tables_are_rendered(tmp_path):
+    """Reference: the same grid without boxes; a yellow (true) and a cyan (predicted) outline
+    must appear only when boxes are given."""
+    img = np.zeros((64, 64, 3), np.uint8)
+    plain = plots.plot_samples([{"image": img, "title": "t"}])
+    boxed = plots.plot_samples([{"image": img, "title": "t", "boxes": [(8, 8, 40, 40, "Cat")],
+                                 "pred_boxes": [(20, 20, 60, 60, "Cat 0.9")]}])  # fmt: skip
+
+    def colour_share(png, rgb):
+        a = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+        return (np.abs(a - np.array(rgb)).sum(-1) < 90).mean()
+
+    assert colour_share(plain, (255, 255, 0)) == 0 and colour_share(boxed, (255, 255, 0)) > 0
+    assert colour_share(plain, (0, 255, 255)) == 0 and colour_share(boxed, (0, 255, 255)) > 0
+    text = render_run_report(title="t", config={}, environment={}, rows=ROWS, metric_names=["qwk"],
+                             tables={"Average precision per class": [{"class": "Cat <x>", "ap": 0.5}]})  # fmt: skip
+    assert "<h2>Average precision per class</h2>" in text and "Cat &lt;x&gt;" in text

@@ -41,15 +41,13 @@ def run_flow(tmp_path, capsys, task, n, train_args, truth, tta="2"):
     assert cfg["config"]["task"] == task and "postprocess" in cfg
     assert main(["predict", task, "--run", str(run), "--tta", tta]) == 0
     capsys.readouterr()
-    assert (
-        main(
-            ["evaluate", task, "--truth", str(data / truth), "--pred", str(run / "submission.csv")]
-        )
-        == 0
-    )
+    # the task's truth inputs: one answer key (--truth FILE) or several {option: file}
+    truth = {"truth": truth} if isinstance(truth, str) else truth
+    truth_args = [a for k, f in truth.items() for a in (f"--{k}", str(data / f))]
+    assert main(["evaluate", task, *truth_args, "--pred", str(run / "submission.csv")]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     name, value = last.split()
-    assert name in ("qwk", "dice", "accuracy")  # printed as NAME VALUE
+    assert name in ("qwk", "dice", "accuracy", "map")  # printed as NAME VALUE
     assert len(value.split(".")[1]) >= 6
     return data, run, float(value)
 
@@ -98,3 +96,21 @@ def test_folder_flow(tmp_path, capsys):
         tta="1",
     )
     assert 0 <= acc <= 1
+
+
+def test_oid_flow(tmp_path, capsys):
+    truth = {"truth-boxes": "test-detection-bbox.csv", "truth-labels": "test-detection-human-imagelabels.csv",
+             "hierarchy": "challenge-2019-label500-hierarchy.json",
+             "classes": "challenge-2019-classes-description-500.csv"}  # fmt: skip
+    data, run, mAP = run_flow(tmp_path, capsys, "oid", 40, ["--size", "64", "--bs", "8"], truth)
+    assert 0 <= mAP <= 1
+    with open(run / "submission.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["ImageId", "PredictionString"]
+    assert [r[0] for r in rows[1:]] == sorted(p.stem for p in (data / "test").glob("*.jpg"))
+    for _, text in rows[1:]:  # LabelName Confidence XMin YMin XMax YMax, repeated
+        fields = text.split()
+        assert len(fields) % 6 == 0
+        for j in range(0, len(fields), 6):
+            x1, y1, x2, y2 = map(float, fields[j + 2 : j + 6])
+            assert fields[j].startswith("/m/") and 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1

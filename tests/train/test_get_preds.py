@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from dlf import Learner, seed_everything
 from dlf.core.hardware import resolve_precision
-from dlf.train.tta import dihedral, undo_dihedral
+from dlf.train.tta import TTAMerge, dihedral, undo_dihedral
 from tiny import TinyCNN, make_data, make_dls
 
 
@@ -60,6 +60,34 @@ def test_dense_tta_maps_each_output_back_before_averaging():
     assert undo_dihedral(dihedral(x, 5), 5).equal(x)
 
 
+class BrightestColumn(torch.nn.Module):
+    """A 'detector' whose output is a tuple: the x of each image's brightest column, and a
+    constant (a tuple output is not averaged; only TTAMerge knows what it means)."""
+
+    def forward(self, x):
+        return x.mean((1, 2)).argmax(-1).float()[:, None], torch.ones(len(x))
+
+
+def test_tta_merge_maps_each_pass_back_then_merges_instead_of_averaging():
+    """Reference: the brightest column found on the untransformed image. The flipped pass
+    finds it at w-1-x; `undo` maps it back, and `merge` sees both passes."""
+    learn = trained()
+    learn.model = BrightestColumn()
+    x, _ = valid_inputs()
+    w = x.shape[-1]
+    undo = lambda out, k, h, w_: w_ - 1 - out if k & 1 else out  # noqa: E731
+    seen = []
+
+    def merge(outs):
+        seen.append(len(outs))
+        return torch.cat(outs, 1)  # each pass's answer side by side
+
+    preds, _ = learn.get_preds(tta=2, act=lambda o: o[0], merge=TTAMerge(undo, merge))
+    truth = x.mean((1, 2)).argmax(-1).float()
+    assert torch.equal(preds, torch.stack([truth, truth], 1)) and set(seen) == {2}
+    assert not torch.equal(truth, w - 1 - truth)  # a missing undo would have been caught
+
+
 def test_decode_returns_ragged_per_item_results_in_order():
     learn = trained()
     x, _ = valid_inputs()
@@ -108,3 +136,19 @@ def test_a_host_metric_scores_ragged_records_once_per_validation():
     ranks = [1 + torch.argsort(o, descending=True).tolist().index(int(t)) for o, t in zip(out, y)]
     assert learn.recorder.values[-1]["mrr"] == sum(1 / r for r in ranks) / len(ranks)
     assert calls == [len(y)]  # scored once, on every item, after the last batch
+
+
+def test_boxes_found_on_each_symmetry_map_back_onto_the_image():
+    """Reference: a box drawn as a mask, moved by `dihedral`; the moved mask's bounding box,
+    mapped back by `undo_dihedral_boxes`, is the box drawn (h != w catches a swapped size)."""
+    from dlf.train.tta import undo_dihedral_boxes
+
+    h, w = 12, 20
+    box = torch.tensor([3.0, 2.0, 11.0, 7.0])  # x1 y1 x2 y2, pixel edges
+    mask = torch.zeros(h, w)
+    mask[2:7, 3:11] = 1
+    for k in range(8):
+        m = dihedral(mask, k)
+        ys, xs = torch.nonzero(m, as_tuple=True)
+        found = torch.stack([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]).float()
+        assert torch.equal(undo_dihedral_boxes(found, k, h, w), box), k

@@ -29,7 +29,14 @@ from dlf.data.blocks import (
     RegressionBlock,
 )
 from dlf.data.cache import ArrayCache, ImageCache
-from dlf.data.image import channel_count, read_dicom, read_image, read_stack
+from dlf.data.image import (
+    channel_count,
+    oriented_size,
+    read_dicom,
+    read_image,
+    read_oriented,
+    read_stack,
+)
 from dlf.data.image_dls import ImageDataLoaders, class_folders
 from dlf.data.loaders import DataLoaders, DeviceLoader, to_device, train_drop_last
 from dlf.data.resident import ArrayLoader, array_column, image_column, mask_column, ragged_column
@@ -43,6 +50,13 @@ from dlf.data.splits import (
     stratified_kfold_splitter,
 )
 from dlf.data.table import align, check_id, read_table, unique_ids, write_table
+from dlf.data.tfrecord import (
+    SequenceExample,
+    encode_sequence_example,
+    parse_sequence_example,
+    read_records,
+    write_records,
+)
 
 __all__ = [
     "Affine",
@@ -70,6 +84,7 @@ __all__ = [
     "MultiCategoryBlock",
     "Normalize",
     "RegressionBlock",
+    "SequenceExample",
     "ToFloat",
     "WeightedSampler",
     "align",
@@ -80,22 +95,28 @@ __all__ = [
     "class_balanced_weights",
     "class_folders",
     "column_splitter",
+    "encode_sequence_example",
     "folder_splitter",
     "get_image_files",
     "group_kfold_splitter",
     "image_column",
     "kfold_splitter",
     "mask_column",
+    "oriented_size",
     "parent_label",
+    "parse_sequence_example",
     "ragged_column",
     "random_splitter",
     "read_dicom",
     "read_image",
+    "read_oriented",
+    "read_records",
     "read_stack",
     "read_table",
     "stratified_kfold_splitter",
     "to_device",
     "train_drop_last",
     "unique_ids",
+    "write_records",
     "write_table",
 ]

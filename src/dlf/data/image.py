@@ -11,6 +11,13 @@ ones are then repeated to RGB). A gray dataset stays gray because a 1-channel mo
 cheaper and loses nothing: pretrained RGB stems are adapted by summing their filters
 (timm's rule, see dlf.models.weights). Deciding from one file instead would let a single odd
 image (the first one in sort order, say) change the whole dataset.
+
+Orientation: a camera that was held sideways stores the pixels as the sensor saw them and
+writes an EXIF Orientation tag (1-8) saying how to turn them for display. `read_image` and
+`read_pillow` return the stored pixels, as they always have (masks and pixel labels of
+segmentation competitions refer to those). `read_oriented` returns the picture as a viewer
+shows it, which is what box annotators saw (Open Images), and `oriented_size` gives that
+picture's (width, height) from the header alone.
 """
 
 import os
@@ -18,13 +25,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from dlf.core.errors import DlfError
 
 DICOM_SUFFIXES = (".dcm", ".dicom")
 # Pillow modes read as one channel; every other mode (RGB, RGBA, CMYK, P, ...) is read as RGB.
 GRAY_MODES = ("1", "L", "LA", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+EXIF_ORIENTATION = 0x0112  # the EXIF tag number of Orientation
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
@@ -45,6 +53,33 @@ def read_pillow(path: str | os.PathLike) -> np.ndarray:
             return _pil_to_array(im)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise DlfError(f"{path}: cannot read image ({e}); replace or remove the file") from e
+
+
+def read_oriented(path: str | os.PathLike) -> np.ndarray:
+    """`read_pillow`, turned as the EXIF Orientation tag says (the picture a viewer shows).
+
+    Transposing never changes the mode, so the header-only channel count still holds."""
+    path = Path(path)
+    _check_not_empty(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return _pil_to_array(ImageOps.exif_transpose(im))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DlfError(f"{path}: cannot read image ({e}); replace or remove the file") from e
+
+
+def oriented_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of the picture `read_oriented` returns, from the header only."""
+    path = Path(path)
+    _check_not_empty(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise DlfError(f"{path}: cannot read image ({e}); replace or remove the file") from e
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)  # 5-8 turn by a quarter
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
@@ -102,7 +137,8 @@ def channel_count(items: Sequence) -> int:
 def header_channels(items: Sequence, reader) -> int | None:
     """`channel_count(items)` when `reader` is one of dlf's readers, whose output channels the
     file headers tell without decoding; None for a reader of your own (its output decides)."""
-    return channel_count(items) if reader in (read_image, read_pillow, read_stack) else None
+    dlf_readers = (read_image, read_pillow, read_oriented, read_stack)
+    return channel_count(items) if reader in dlf_readers else None
 
 
 def read_dicom(path: str | os.PathLike) -> np.ndarray:

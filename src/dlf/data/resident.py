@@ -33,13 +33,18 @@ def array_column(array: np.ndarray) -> Column:
     return lambda idx: torch.from_numpy(np.ascontiguousarray(array[idx]))
 
 
-def ragged_column(rows: Sequence[np.ndarray], pad: float, dtype: torch.dtype) -> Column:
-    """Variable-length rows (boxes of one image) -> B x M x ... padded with `pad`."""
+def ragged_column(
+    rows: Sequence[np.ndarray], pad: float, dtype: torch.dtype, fixed: bool = False
+) -> Column:
+    """Variable-length rows (boxes of one image) -> B x M x ... padded with `pad`; M is the
+    batch's longest row, or with `fixed` the longest row of all (batches then concatenate,
+    as the targets of a whole validation pass must)."""
     rows = [np.asarray(r) for r in rows]
+    longest = max((len(r) for r in rows), default=0)
 
     def take(idx: np.ndarray) -> torch.Tensor:
         picked = [rows[i] for i in idx]
-        m = max(1, max(len(r) for r in picked))
+        m = max(1, longest if fixed else max(len(r) for r in picked))
         tail = next((r.shape[1:] for r in picked if len(r)), rows[0].shape[1:] if rows else ())
         out = np.full((len(idx), m, *tail), pad, dtype=np.float64)
         for j, r in enumerate(picked):

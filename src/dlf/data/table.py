@@ -82,7 +82,7 @@ def read_table(
                     f"{path} line {reader.line_num} ({line!r}): {len(fields)} fields, expected "
                     f"{len(found)} ({','.join(found)}); fix the row"
                 )
-            values = {k: v.strip() for k, v in zip(found, fields)}
+            values = dict(zip(found, map(str.strip, fields)))
             rows.append(Row(reader.line_num, values, line))
     except csv.Error as e:
         raise DlfError(f"{path}: not a readable CSV ({e}); re-export it as CSV") from None

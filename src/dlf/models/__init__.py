@@ -6,6 +6,16 @@ print(summary(model, (1, 6, 224, 224)))
 """
 
 from dlf.models.classifier import ClassifierBase
+from dlf.models.densenet import DenseNet, densenet121, densenet161, densenet169, densenet201
+from dlf.models.detection import FCOS, FCOSOutput, decode_detections
+from dlf.models.efficientnet import (
+    EfficientNet,
+    efficientnet_b0,
+    efficientnet_b1,
+    efficientnet_b2,
+    efficientnet_b3,
+    efficientnet_b4,
+)
 from dlf.models.fpn import FPN
 from dlf.models.layers import (
     SCSE,
@@ -13,6 +23,7 @@ from dlf.models.layers import (
     BasicBlock,
     Bottleneck,
     ConvNormAct,
+    DropPath,
     GeM,
     SqueezeExcite,
     create_pool,
@@ -57,18 +68,33 @@ from dlf.models.summary import (
 )
 from dlf.models.unet import UNet
 from dlf.models.vgg import VGG, vgg11, vgg16
+from dlf.models.video import (
+    AttentionPool,
+    ContextGating,
+    NeXtVLAD,
+    VideoClassifier,
+    video_attention,
+    video_nextvlad,
+)
 from dlf.models.weights import LoadReport, adapt_input_conv, load_pretrained
 
 __all__ = [
+    "FCOS",
     "FPN",
     "SCSE",
     "VGG",
     "AdaptiveConcatPool2d",
+    "AttentionPool",
     "BasicBlock",
     "Bottleneck",
     "CNN1d",
     "ClassifierBase",
+    "ContextGating",
     "ConvNormAct",
+    "DenseNet",
+    "DropPath",
+    "EfficientNet",
+    "FCOSOutput",
     "GRU1d",
     "GeM",
     "LeNet",
@@ -76,13 +102,25 @@ __all__ = [
     "LogisticRegression1d",
     "MLP1d",
     "ModelSummary",
+    "NeXtVLAD",
     "ResNet",
     "ResNet1d",
     "SqueezeExcite",
     "UNet",
+    "VideoClassifier",
     "adapt_input_conv",
     "create_model",
     "create_pool",
+    "decode_detections",
+    "densenet121",
+    "densenet161",
+    "densenet169",
+    "densenet201",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
     "init_weights_kaiming",
     "input_channels",
     "lenet",
@@ -112,4 +150,6 @@ __all__ = [
     "total_stride",
     "vgg11",
     "vgg16",
+    "video_attention",
+    "video_nextvlad",
 ]

@@ -33,9 +33,36 @@ class ConvNormAct(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
-def make_divisible(v: float, divisor: int = 8) -> int:
-    """Round a channel count to a multiple of `divisor` (timm's rule, round_limit=0)."""
-    return max(divisor, int(v + divisor / 2) // divisor * divisor)
+def make_divisible(v: float, divisor: int = 8, round_limit: float = 0.0) -> int:
+    """Round a channel count to the nearest multiple of `divisor` (at least `divisor`).
+
+    With `round_limit=0.9` (torchvision's `_make_divisible`, timm's `round_channels`) a
+    result more than 10% below `v` is bumped up by one `divisor`, so scaling never loses
+    more than a tenth of the channels.
+    """
+    rounded = max(divisor, int(v + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < round_limit * v else rounded
+
+
+class DropPath(nn.Module):
+    """Stochastic depth (Huang et al. 2016) for a residual branch: during training each
+    sample's branch is dropped with probability `p` and kept ones are scaled by 1/(1-p), so
+    the expected output is unchanged; in eval mode it is the identity. torchvision calls it
+    StochasticDepth(p, "row"), timm DropPath."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 class SqueezeExcite(nn.Module):
@@ -223,6 +250,7 @@ __all__ = [
     "BasicBlock",
     "Bottleneck",
     "ConvNormAct",
+    "DropPath",
     "GeM",
     "SqueezeExcite",
     "create_pool",

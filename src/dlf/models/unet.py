@@ -81,7 +81,20 @@ class UNet(nn.Module):
 
 # `unet_<encoder>`: the encoder is a registered classifier built with features_only=True, and
 # `pretrained` is then a classification checkpoint loaded into that encoder.
-UNET_ENCODERS = ("resnet18", "resnet34", "resnet50", "resnext50_32x4d", "seresnext50_32x4d")
+UNET_ENCODERS = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnext50_32x4d",
+    "seresnext50_32x4d",
+    "densenet121",
+    "densenet161",
+    "efficientnet_b0",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "efficientnet_b3",
+    "efficientnet_b4",
+)
 
 
 def _unet_builder(encoder_name: str):

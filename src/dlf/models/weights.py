@@ -7,8 +7,10 @@ pickled code runs) or a `.safetensors` file and then, before loading:
   (timm's `adapt_input_conv` rule: 1 channel gets the sum of the RGB filters; any other count
   repeats the RGB filters cyclically and scales them by 3/in_chans, so a constant image gives
   the same activations as before);
-- drops the classifier when its shape differs (a new `num_classes`): the model keeps its fresh
-  head, to be trained;
+- renames keys with the model's `checkpoint_filter(state)`, where a family has one (the
+  torchvision and timm layouts of DenseNet and EfficientNet);
+- drops the classifier when its shape differs (a new `num_classes`) or the model has none
+  (`features_only`): the model keeps its fresh head, to be trained;
 - reports the keys the model lacked (`missing`) and those it did not use (`unexpected`).
 """
 
@@ -125,6 +127,11 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, strict: bool = Fa
     reported (returned and logged) and the rest is loaded.
     """
     state = read_state_dict(path)
+    # A family whose names differ from a published layout renames it here (timm's
+    # checkpoint_filter_fn): DenseNet, EfficientNet.
+    convert = getattr(model, "checkpoint_filter", None)
+    if convert is not None:
+        state = convert(state)
     report = LoadReport(path=str(path))
     own = model.state_dict()
     cfg = getattr(model, "pretrained_cfg", {})
@@ -135,10 +142,11 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, strict: bool = Fa
         state[key] = adapt_input_conv(own[key].shape[1], state[key])
         report.adapted.append(key)
 
-    head = cfg.get("classifier")
-    for suffix in ("weight", "bias"):
-        key = f"{head}.{suffix}" if head else None
-        if key in state and (key not in own or state[key].shape != own[key].shape):
+    # The head: the classifier, and for some families the layers before it that a
+    # features_only model lacks (pretrained_cfg["head"], e.g. EfficientNet's conv_head).
+    head = cfg.get("head") or ((cfg["classifier"],) if cfg.get("classifier") else ())
+    for key in [k for k in state if any(k.startswith(f"{h}.") for h in head)]:
+        if key not in own or state[key].shape != own[key].shape:
             del state[key]
             report.dropped.append(key)
 

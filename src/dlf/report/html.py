@@ -81,8 +81,10 @@ def render_run_report(
     confusion: np.ndarray | None = None,
     labels: Sequence[str] = (),
     samples: Sequence[dict] = (),
+    tables: dict[str, Sequence[dict]] | None = None,
 ) -> str:
-    """The HTML text of a run report."""
+    """The HTML text of a run report. tables: a task's own tables ({heading: rows}), e.g.
+    the average precision of each class."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]  # fmt: skip
     if final:
@@ -118,6 +120,8 @@ def render_run_report(
             "<h2>Validation images, worst errors first</h2>"
             + _img(plot_samples(samples), "validation samples")
         )
+    for heading, table in (tables or {}).items():
+        parts.append(f"<h2>{html.escape(heading)}</h2>" + _rows_table(table))
     parts.append("<h2>Configuration</h2>" + _kv_table(config))
     parts.append("<h2>Environment</h2>" + _kv_table(environment))
     parts.append("</body></html>")

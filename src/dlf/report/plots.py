@@ -102,7 +102,9 @@ def _collide(texts) -> bool:
 
 def plot_samples(samples: Sequence[dict], cols: int = 6) -> bytes:
     """A grid of images titled 'true / pred'; each sample has `image` (HxWx3 or HxW uint8),
-    `title`, and optionally `mask` (HxW bool) drawn as an overlay and `bad` (red title)."""
+    `title`, and optionally `mask` (HxW bool) drawn as an overlay, `pred_mask` as a contour,
+    `boxes` (true, solid yellow) and `pred_boxes` (dashed cyan) as (x1, y1, x2, y2, text) in
+    the image's pixels, and `bad` (red title)."""
     n = max(1, len(samples))
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
@@ -121,6 +123,11 @@ def plot_samples(samples: Sequence[dict], cols: int = 6) -> bytes:
             ax.contour(
                 np.asarray(s["pred_mask"], float), levels=[0.5], colors="cyan", linewidths=0.8
             )
+        for key, colour, style in (("boxes", "yellow", "-"), ("pred_boxes", "cyan", "--")):
+            for x1, y1, x2, y2, text in s.get(key) or ():
+                ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
+                                           edgecolor=colour, linestyle=style, linewidth=0.8))  # fmt: skip
+                ax.text(x1, y1, text, fontsize=5, color=colour, va="bottom")
         ax.set_title(s.get("title", ""), fontsize=8, color="red" if s.get("bad") else "black")
     return _png(fig)
 

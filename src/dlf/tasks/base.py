@@ -10,7 +10,8 @@ test, and owns the order, the run folder, the Learner and the one inference loop
                 `sampler`; `transforms(ctx, train)`;
 2. model        `model(ctx)`: a registered zoo model plus the task's head;
 3. loss, metric `loss(ctx)`, `metrics(ctx)`; `activation` and `dense` say how outputs
-                become predictions (and how TTA maps them back);
+                become predictions (and how TTA maps them back; `tta_merge` when passes
+                are merged, not averaged); `decode` turns a batch into per-item results;
 4. post-process `fit_postprocess(ctx, preds, targets)` on validation predictions made with
                 the run's TTA, `score(ctx, preds, targets, post)`: the competition metric;
 5. write        `write(ctx, test, preds, post, out)`: the submission file;
@@ -29,6 +30,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 from torch import nn
+
+from dlf.data.loaders import DataLoaders
+from dlf.data.resident import ArrayLoader
+from dlf.tasks.common import array_loaders
+from dlf.train.tta import TTAMerge
 
 #: defaults shared by every task, for the TrainConfig fields left as None
 BASE_DEFAULTS = {"seed": 42, "precision": "auto", "device": "auto", "tta": 1}
@@ -153,6 +159,21 @@ class Task:
     def transforms(self, ctx: Context, train: bool) -> list:
         raise NotImplementedError
 
+    def loaders(
+        self, ctx: Context, train: Data, train_idx: np.ndarray, valid_idx: np.ndarray, sampler
+    ) -> DataLoaders:
+        """Training and validation loaders; default: ArrayLoaders over `train.columns` with
+        the task's transforms. A task whose batches are not array slices (streamed shards,
+        several model inputs) builds its own."""
+        train_dl, valid_dl = array_loaders(train.columns, train_idx, valid_idx, ctx.cfg.bs, sampler)
+        return DataLoaders(train_dl, valid_dl, batch_tfms=self.transforms(ctx))
+
+    def inference_loaders(self, ctx: Context, test: Data, device) -> DataLoaders:
+        """Loaders over the test split whose `valid` side applies the task's inference
+        transforms (those without train_only), exactly as validation batches were encoded."""
+        loader = ArrayLoader(test.columns, np.arange(len(test)), bs=ctx.cfg.bs * 2)
+        return DataLoaders(loader, loader, batch_tfms=self.transforms(ctx), device=device)
+
     # 2. model
     def model(self, ctx: Context) -> nn.Module:
         raise NotImplementedError
@@ -166,6 +187,16 @@ class Task:
 
     def activation(self, ctx: Context) -> Callable | None:
         """Raw outputs -> what post-processing and the submission work on; None: as they are."""
+        return None
+
+    def tta_merge(self, ctx: Context) -> TTAMerge | None:
+        """How TTA passes of outputs that are not maps come back together (boxes are merged,
+        not averaged); None: averaged (mapped back first when `dense`)."""
+        return None
+
+    def decode(self, ctx: Context) -> Callable | None:
+        """A batch of activated outputs -> a list of per-item results (ragged: boxes per
+        image); None: predictions stay one tensor."""
         return None
 
     # 4. post-processing and the competition metric on validation

@@ -7,9 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from dlf.data.loaders import DataLoaders
-from dlf.data.resident import ArrayLoader
 from dlf.tasks.base import Context, Data, Parts, Task, TrainConfig
-from dlf.tasks.common import array_loaders
 from dlf.tasks.options import parse_options
 from dlf.train.learner import Learner
 
@@ -39,21 +37,19 @@ def build_training(task: Task, cfg: TrainConfig, data: Path, log) -> Training:
     ctx = dataclasses.replace(ctx, fitted=task.fit_facts(ctx, train))
     train_idx, valid_idx = task.split(ctx, train)
     sampler, callbacks = task.sampler(ctx, train, train_idx)
-    train_dl, valid_dl = array_loaders(train.columns, train_idx, valid_idx, cfg.bs, sampler)
-    dls = DataLoaders(train_dl, valid_dl, batch_tfms=task.transforms(ctx))
+    dls = task.loaders(ctx, train, train_idx, valid_idx, sampler)
     parts = Parts(dls, task.model(ctx), task.loss(ctx), task.metrics(ctx), task.metric_name)
     return Training(ctx, train, np.asarray(valid_idx), parts, callbacks)
 
 
 def inference_loaders(task: Task, ctx: Context, test: Data, device) -> DataLoaders:
-    """Loaders over the test split whose `valid` side applies the task's inference transforms
-    (those without train_only), exactly as validation batches were encoded."""
-    loader = ArrayLoader(test.columns, np.arange(len(test)), bs=ctx.cfg.bs * 2)
-    return DataLoaders(loader, loader, batch_tfms=task.transforms(ctx), device=device)
+    """The task's loaders over the test split (see Task.inference_loaders)."""
+    return task.inference_loaders(ctx, test, device)
 
 
 def predictions(task: Task, ctx: Context, learn: Learner, dl=None) -> tuple:
     """The one inference loop, on `dl` (default: the validation set), with the task's
     activation and the run's TTA, under the learner's precision: validation scoring and the
     submission are predicted alike."""
-    return learn.get_preds(dl, act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense)
+    return learn.get_preds(dl, act=task.activation(ctx), tta=ctx.cfg.tta, dense=task.dense,
+                           merge=task.tta_merge(ctx), decode=task.decode(ctx))  # fmt: skip

@@ -17,6 +17,8 @@ TASKS = {
     "folder": "dlf.tasks.folder:FolderTask",
     "aptos": "dlf.tasks.aptos.task:AptosTask",
     "siim": "dlf.tasks.siim.task:SiimTask",
+    "oid": "dlf.tasks.oid.task:OidTask",
+    "yt8m": "dlf.tasks.yt8m.task:Yt8mTask",
 }
 
 

@@ -1,5 +1,6 @@
 """Weeks 4-5: the training loop, callbacks, losses, optimizers, schedules, metrics."""
 
+from dlf.train.detection import FCOSLoss
 from dlf.train.learner import Learner, Resume, default_splitter
 from dlf.train.losses import (
     BCEWithLogitsLoss,
@@ -60,6 +61,7 @@ __all__ = [
     "Dice",
     "DiceLoss",
     "F1Score",
+    "FCOSLoss",
     "FocalLoss",
     "HostMetric",
     "LRFinder",

@@ -425,6 +425,7 @@ class Learner:
         tta: int = 1,
         dense: bool = False,
         decode: Callable | None = None,
+        merge=None,
     ) -> tuple:
         """The one inference loop: predictions for every item of `dl` (default: the
         validation set), in order, under the learner's precision, and targets when the
@@ -432,12 +433,14 @@ class Learner:
 
         act: applied to each output (softmax, sigmoid) before TTA averages them.
         tta: how many symmetries of the square to average (see dlf.train.tta); dense: the
-          outputs are maps, mapped back before averaging.
+          outputs are maps, mapped back before averaging; merge: a `TTAMerge` that maps each
+          pass back and combines them instead of averaging (boxes).
         decode: each batch's (activated, averaged) output -> a list of per-item results
           (NMS boxes, top-k segments); the predictions then come back as one list.
         No loss is computed and the Recorder's figures are left as they were."""
         gather = GatherPreds(with_input=with_input, decode=decode)
-        cbs = [gather] if tta == 1 and act is None else [TTA(tta, dense, act), gather]
+        plain = tta == 1 and act is None and merge is None
+        cbs = [gather] if plain else [TTA(tta, dense, act, merge), gather]
         self._run_valid(dl if dl is not None else self.dls.valid, cbs, inference=True)
         return gather.result()
 
