@@ -11,6 +11,7 @@
     dlf summary ARCH [--size PX]
     dlf env
     dlf report RUN [RUN ...] [--out FILE]
+    dlf reproduce mnist1d [--seeds N] [--out DIR] [--quick]
 
 Bad input or a bad argument ends with one line on stderr and exit status 2 (`--debug`
 shows the traceback instead).
@@ -122,6 +123,14 @@ def cmd_report(args) -> None:
 
     out = compare_runs([Path(r) for r in args.runs], Path(args.out))
     print(f"wrote {out}")
+
+
+def cmd_reproduce(args) -> None:
+    from dlf.papers.mnist1d import reproduce
+
+    out = Path(args.out or ("runs/mnist1d-quick" if args.quick else "runs/mnist1d"))
+    print(f"reproducing MNIST-1D into {out} (finished runs there are kept) ...", flush=True)
+    print(f"wrote {reproduce(out, seeds=args.seeds, quick_run=args.quick)}")
 
 
 def _positive_int(s: str) -> int:
@@ -263,6 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", default="compare.html")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("reproduce", help="reproduce a paper's results table (docs/papers/)")
+    p.add_argument("paper", choices=["mnist1d"])
+    p.add_argument("--seeds", type=_positive_int, default=5, help="seeds per row (default 5)")
+    p.add_argument("--out", help="results folder (default runs/mnist1d)")
+    p.add_argument("--quick", action="store_true", help="one seed, 200 steps a row: a smoke test")
+    p.set_defaults(func=cmd_reproduce)
     return parser
 
 
