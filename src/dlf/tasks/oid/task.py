@@ -87,7 +87,7 @@ class OidLoss(nn.Module):
 class OidTask(Task):
     name = "oid"
     metric_name = "map"
-    defaults = {"epochs": 8, "arch": "fcos_resnet18", "size": 128, "bs": 16, "lr": 3e-3, "tta": 2}
+    defaults = {"epochs": 30, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 3e-3, "tta": 2}
     synth_n = 1000
     Options = OidOptions
     truth_inputs = {
