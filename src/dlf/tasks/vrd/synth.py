@@ -52,7 +52,14 @@ from PIL import Image
 from dlf.core import DlfError, atomic_write_text
 from dlf.data.table import write_table
 from dlf.tasks.common import progress
-from dlf.tasks.oid.synth import _background, _camera, _distractor, image_ids, split_sizes
+from dlf.tasks.oid.synth import (
+    _background,
+    _camera,
+    _shape_mask,
+    _texture,
+    image_ids,
+    split_sizes,
+)
 from dlf.tasks.vrd.drawing import (
     Picture,
     draw_car,
@@ -80,6 +87,8 @@ from dlf.tasks.vrd.vocab import (
     WEARABLE,
 )
 
+WALL_SHAPES = ("disc", "diamond", "star", "triangle", "cross", "ring", "hexagon")
+WALL_FILLS = ("stripes", "dots", "checker", "plain", "speckle")
 FILES = {
     "classes": "challenge-2019-classes-vrd.csv",
     "attributes": "challenge-2019-attributes-description.csv",
@@ -362,15 +371,17 @@ def draw_scene(rng: np.random.Generator) -> Scene:
     canvas[round(floor) - round(0.03 * H) :] = rng.uniform(0.2, 0.6, 3).astype(np.float32)
     pic = Picture(canvas)
     for _ in range(int(rng.integers(1, 4))):  # shapes of no class on the wall
-        thing = _distractor(rng, H * rng.uniform(0.08, 0.2))
-        h, w = thing.mask.shape
+        size = H * rng.uniform(0.08, 0.2)  # oid's shapes, less its bottle (one of ours)
+        mask = _shape_mask(rng, str(rng.choice(WALL_SHAPES)), size)
+        colours = _texture(rng, str(rng.choice(WALL_FILLS)), mask.shape, size)
+        h, w = mask.shape
         x0, y0 = (
             int(rng.integers(0, max(1, W - w))),
             int(rng.integers(0, max(1, round(floor * 0.5)))),
         )
         region = canvas[y0 : y0 + h, x0 : x0 + w]
-        m = thing.mask[: region.shape[0], : region.shape[1]]
-        region[m] = thing.colours[: region.shape[0], : region.shape[1]][m]
+        m = mask[: region.shape[0], : region.shape[1]]
+        region[m] = colours[: region.shape[0], : region.shape[1]][m]
     x = rng.uniform(0.02, 0.08) * W
     while x < W * 0.92:
         scene = _SCENES[int(rng.choice(len(_SCENES), p=_SCENE_WEIGHTS))]
