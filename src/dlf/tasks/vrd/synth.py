@@ -24,10 +24,11 @@ that its relationships show in the pixels:
 - lone objects of the classes standing on the floor, in no relationship (distractors).
 
 Attributes (`is`, both boxes the same box) show as the material an object is painted in:
-Wooden (brown with grain), Transparent (the things behind show through, an outline),
+Wooden (brown with grain), Transparent (the things behind show through, a reflection),
 Plastic (a bright plain colour with a highlight), (made of)Textile (a fine weave),
 (made of)Leather (dark, mottled). About a third of the objects that could have an
-attribute have none and are painted grey metal; lone distractors are always metal.
+attribute have none and are painted grey metal; lone distractors are always metal. A
+Wine glass always looks transparent, but the real list allows it no attribute: no `is` row.
 
 So the class pair does not decide the relationship: a Cat and a Table are `on` or
 `under`, a Man and a Backpack `holds` or `wears`, a Man and a Table `at` or nothing (he
