@@ -47,7 +47,7 @@ def run_flow(tmp_path, capsys, task, n, train_args, truth, tta="2"):
     assert main(["evaluate", task, *truth_args, "--pred", str(run / "submission.csv")]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     name, value = last.split()
-    assert name in ("qwk", "dice", "accuracy", "map")  # printed as NAME VALUE
+    assert name in ("qwk", "dice", "accuracy", "map", "score")  # printed as NAME VALUE
     assert len(value.split(".")[1]) >= 6
     return data, run, float(value)
 
@@ -114,3 +114,42 @@ def test_oid_flow(tmp_path, capsys):
         for j in range(0, len(fields), 6):
             x1, y1, x2, y2 = map(float, fields[j + 2 : j + 6])
             assert fields[j].startswith("/m/") and 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1
+
+
+def test_vrd_flow(tmp_path, capsys):
+    truth = {"truth": "test-vrd.csv", "truth-labels": "test-vrd-labels.csv"}
+    data, run, score = run_flow(tmp_path, capsys, "vrd", 24, ["--size", "64", "--bs", "8"], truth)
+    assert 0 <= score <= 1
+    with open(run / "submission.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["ImageId", "PredictionString"]
+    assert [r[0] for r in rows[1:]] == sorted(p.stem for p in (data / "test").glob("*.jpg"))
+    relationships = {"at", "on", "holds", "plays", "interacts_with", "wears", "is", "inside_of",
+                     "under", "hits"}  # fmt: skip
+    for _, text in rows[1:]:  # Confidence L1 box1 L2 box2 Relationship, repeated; <= 100
+        fields = text.split()
+        assert len(fields) % 12 == 0 and len(fields) // 12 <= 100
+        for j in range(0, len(fields), 12):
+            t = fields[j : j + 12]
+            assert t[1].startswith("/m/") and t[6].startswith("/m/") and t[11] in relationships
+            for x1, y1, x2, y2 in (map(float, t[2:6]), map(float, t[7:11])):
+                assert 0 <= x1 <= x2 <= 1 and 0 <= y1 <= y2 <= 1
+            if t[11] == "is":
+                assert t[2:6] == t[7:11]  # an attribute describes one box
+
+
+def test_vrd_disallowed_training_triplet(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["synth", "vrd", str(data), "--n", "6", "--seed", "1"]) == 0
+    train_csv = data / "challenge-2019-train-vrd.csv"
+    lines = train_csv.read_text().splitlines()
+    fields = lines[1].split(",")
+    fields[11] = "hits" if fields[11] != "hits" else "plays"  # no synth triplet is (.., hits/plays)
+    lines[1] = ",".join(fields)
+    train_csv.write_text("\n".join(lines) + "\n")
+    capsys.readouterr()
+    args = ["train", "vrd", "--data", str(data), "--out", str(tmp_path / "run"), "--epochs", "1"]
+    assert main([*args, "--size", "32"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "line 2" in err[0] and "allowed triplets" in err[0]
+    assert not (tmp_path / "run" / "model.safetensors").exists()

@@ -19,6 +19,7 @@ TASKS = {
     "siim": "dlf.tasks.siim.task:SiimTask",
     "oid": "dlf.tasks.oid.task:OidTask",
     "yt8m": "dlf.tasks.yt8m.task:Yt8mTask",
+    "vrd": "dlf.tasks.vrd.task:VrdTask",
 }
 
 

@@ -1,0 +1,344 @@
+"""Open Images 2019 Visual Relationship Detection as a dlf task, first version: the shared
+FCOS detector finds the boxes, the frequency prior turns them into triplets.
+
+The five parts: read (files.py: the VRD CSVs, with the allowed-triplets check naming the
+line of a bad training row), data (each image's distinct boxes among its triplets, class =
+LabelName1 / LabelName2 among the 57 VRD classes, attributes excluded; the image's truth
+triplets and verified labels ride along for the validation score), model and loss (the
+`oid` task's FCOS and FCOSLoss, imported), predict (the `oid` task's decoding, flip-TTA merge
+and per-image rows), post-processing (`prior_predictions`: every ordered pair of detected
+boxes with every allowed relationship scored score_i * score_j * P(r | classes), every box
+with every allowed attribute scored score_i * P(a | class, is), at most `triplets` per
+image), the metric (`vrd_score` on the validation images' truth) and the submission.
+
+The prior is counted from the training file only (never the validation file) and saved in
+config.json as its non-zero entries, so `dlf predict` needs no training files. A learned
+pair head (visual features of both boxes and their union) is the next step.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlf.core.errors import DlfError
+from dlf.data.augment import Affine, Flip, Lighting, Normalize
+from dlf.data.image import read_oriented
+from dlf.data.resident import array_column, image_column, ragged_column
+from dlf.models import create_model
+from dlf.models.detection import decode_detections
+from dlf.tasks.base import Context, Data, Task
+from dlf.tasks.common import build_cache
+from dlf.tasks.oid.predict import merge_passes, pad_detections, to_rows
+from dlf.tasks.vrd.files import (
+    RELATIONSHIPS,
+    ImageLabels,
+    Triplets,
+    read_allowed_triplets,
+    read_descriptions,
+    read_image_labels,
+    read_vrd,
+    write_submission,
+)
+from dlf.tasks.vrd.metric import VrdResult, evaluate_vrd, vrd_score
+from dlf.tasks.vrd.prior import FrequencyPrior, fit_frequency_prior, prior_predictions, truth_boxes
+from dlf.tasks.vrd.synth import FILES, synth_vrd
+from dlf.train.detection import FCOSLoss
+from dlf.train.tta import TTAMerge, undo_dihedral_boxes
+
+
+@dataclass
+class VrdOptions:
+    """`--option` settings of the VRD task."""
+
+    pretrained: str | None = None  # a weights file for the backbone (never a download)
+    score_floor: float = 0.05  # detections scoring less are dropped
+    top_k: int = 100  # detections kept per image after NMS
+    nms_iou: float = 0.5  # per-class NMS, also where TTA passes meet
+    max_boxes: int = 30  # most confident detections per image that form pairs
+    triplets: int = 100  # triplets written per image (the best by prior score)
+    skip_disallowed: bool = False  # drop (and count) training rows outside the allowed list
+    fpn_channels: int = 128
+    head_depth: int = 2
+
+
+class VrdLoss(nn.Module):
+    """FCOS's loss on the boxes; the truth triplets and verified labels ride along for the
+    validation score and are not the loss's business."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fcos = FCOSLoss()
+
+    def forward(self, output, boxes, box_labels, *metric_fields) -> torch.Tensor:
+        return self.fcos(output, boxes, box_labels)
+
+
+class VrdTask(Task):
+    name = "vrd"
+    metric_name = "score"
+    defaults = {"epochs": 30, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 3e-3, "tta": 2}
+    synth_n = 600
+    Options = VrdOptions
+    truth_inputs = {
+        "truth": "the answer key's triplets (a challenge-2019-*-vrd.csv)",
+        "truth-labels": "the verified image-level labels (a *-vrd-labels.csv)",
+    }
+
+    def synth(self, folder: Path, n: int, seed: int) -> None:
+        synth_vrd(folder, n=n, n_test=max(20, n // 5), seed=seed)
+
+    # -- read and data ---------------------------------------------------------------------
+    def data(self, ctx: Context, split: str) -> Data:
+        if split == "test":
+            paths = sorted((ctx.data / "test").glob("*.jpg"))
+            if not paths:
+                raise DlfError(f"{ctx.data / 'test'}: no .jpg test images; check --data")
+            images = self._cache(ctx, paths, "test")
+            return Data({"image": image_column(images)}, [p.stem for p in paths], images=images)
+        classes = list(read_descriptions(ctx.data / FILES["classes"]))
+        labels = classes + list(read_descriptions(ctx.data / FILES["attributes"]))
+        allowed = read_allowed_triplets(ctx.data / FILES["triplets"])
+        if not (ctx.data / FILES["train_vrd"]).is_file():
+            raise DlfError(f"{ctx.data / FILES['train_vrd']}: file not found; check --data")
+        parts = [_read_split(ctx, source, labels, len(classes), allowed)
+                 for source in ("train", "validation")
+                 if (ctx.data / FILES[f"{source}_vrd"]).is_file()]  # fmt: skip
+        origin = np.concatenate([np.full(len(p["ids"]), k) for k, p in enumerate(parts)])
+        paths = [p["folder"] / f"{i}.jpg" for p in parts for i in p["ids"]]
+        images = self._cache(ctx, paths, "train")
+        size = ctx.cfg.size
+        boxes = [b for p in parts for b in p["boxes"]]
+        columns = {
+            "image": image_column(images),
+            "boxes": ragged_column([b[:, :4] * size for b in boxes], 0, torch.float32, fixed=True),
+            "box_labels": ragged_column([b[:, 4] for b in boxes], -1, torch.int64, fixed=True),
+            "triplets": ragged_column(
+                [t for p in parts for t in p["triplets"]], -1, torch.float32, fixed=True
+            ),  # fmt: skip
+            "verified": array_column(np.concatenate([p["verified"] for p in parts])),
+        }
+        ids = [i for p in parts for i in p["ids"]]
+        extra = {"origin": origin, "classes": classes, "labels": labels, "allowed": allowed,
+                 "train_triplets": parts[0]["table"]}  # fmt: skip
+        return Data(columns, ids, images=images, extra=extra)
+
+    def _cache(self, ctx: Context, paths: list[Path], split: str) -> np.ndarray:
+        return build_cache(paths, ctx.data, split, ctx.cfg.size, read_oriented, "exif", ctx.log,
+                           channels=3).array  # fmt: skip
+
+    def fit_facts(self, ctx: Context, train: Data) -> dict:
+        """The classes, all labels, and the frequency prior of the training file (its
+        non-zero entries [subject, object, relationship, probability])."""
+        labels = train.extra["labels"]
+        names = {**read_descriptions(ctx.data / FILES["classes"]),
+                 **read_descriptions(ctx.data / FILES["attributes"])}  # fmt: skip
+        prior = fit_frequency_prior(train.extra["train_triplets"], train.extra["allowed"])
+        index = [prior.index(n) for n in labels]
+        probs = prior.probs[np.ix_(index, index)] if min(index, default=0) >= 0 else None
+        if probs is None:
+            raise DlfError(f"{ctx.data / FILES['triplets']}: a class or attribute is in no allowed "
+                           "triplet; the description files and the triplets file disagree")  # fmt: skip
+        s, o, r = np.nonzero(probs)
+        entries = [[int(a), int(b), int(c), float(probs[a, b, c])] for a, b, c in zip(s, o, r)]
+        return {"classes": train.extra["classes"], "labels": labels,
+                "display_names": [names[n] for n in labels], "prior": entries}  # fmt: skip
+
+    def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
+        origin = train.extra["origin"]
+        if origin.max() > 0:  # the challenge's own validation images
+            train_idx, valid_idx = np.flatnonzero(origin == 0), np.flatnonzero(origin == 1)
+        else:  # the prior then also counted the validation images: its score is optimistic
+            order = np.random.default_rng(ctx.cfg.seed).permutation(len(train))
+            cut = max(1, len(train) * 15 // 100)
+            valid_idx, train_idx = np.sort(order[:cut]), np.sort(order[cut:])
+        ctx.log(f"{len(train_idx)} training, {len(valid_idx)} validation images")
+        return train_idx, valid_idx
+
+    def transforms(self, ctx: Context) -> list:
+        # on the named batch {"image", "boxes", ...}: boxes move with the image. Flips keep
+        # every VRD relationship true (on/under are vertical, a vertical flip is not used).
+        return [Flip(), Affine(zoom=(1.0, 1.3), translate=0.1, p=0.5, pad="zeros"),
+                Lighting(brightness=0.2, contrast=0.2, saturation=0.2), Normalize()]  # fmt: skip
+
+    # -- model, loss -----------------------------------------------------------------------
+    def model(self, ctx: Context) -> nn.Module:
+        o = ctx.opts
+        return create_model(ctx.cfg.arch, num_classes=len(ctx.fitted["classes"]), pretrained=o.pretrained,
+                            fpn_channels=o.fpn_channels, head_depth=o.head_depth)  # fmt: skip
+
+    def loss(self, ctx: Context):
+        return VrdLoss()
+
+    # -- predictions: the detector's boxes, as the oid task decodes them -------------------
+    def activation(self, ctx: Context):
+        size, o = ctx.cfg.size, ctx.opts
+
+        def boxes(output) -> torch.Tensor:  # N x K x 6 rows x1 y1 x2 y2 score label, pixels
+            return pad_detections(decode_detections(output, score_thr=o.score_floor, nms_iou=o.nms_iou,
+                                                    max_per_image=o.top_k, image_size=(size, size)))  # fmt: skip
+
+        return boxes
+
+    def tta_merge(self, ctx: Context) -> TTAMerge:
+        def undo(rows: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
+            return torch.cat([undo_dihedral_boxes(rows[..., :4], k, h, w), rows[..., 4:]], -1)
+
+        return TTAMerge(undo, lambda passes: merge_passes(passes, ctx.opts.nms_iou, ctx.opts.top_k))
+
+    def decode(self, ctx: Context):
+        return lambda padded: to_rows(padded, ctx.cfg.size, ctx.cfg.size)
+
+    # -- from boxes to triplets, and the metric --------------------------------------------
+    def triplets(self, ctx: Context, preds: list, ids: list[str]) -> Triplets:
+        """Per-image detection rows (x1 y1 x2 y2 score class, normalised) -> the ranked
+        triplets the prior makes of them."""
+        classes = ctx.fitted["classes"]
+        boxes = {i: (r[:, :4], [classes[int(c)] for c in r[:, 5]], r[:, 4])
+                 for i, r in zip(ids, preds)}  # fmt: skip
+        return prior_predictions(boxes, saved_prior(ctx.fitted), top=ctx.opts.triplets,
+                                 max_boxes=ctx.opts.max_boxes)  # fmt: skip
+
+    def _result(self, ctx: Context, preds: list | None, targets: tuple) -> VrdResult:
+        """vrd_score of the validation predictions; preds None: the prior on the truth's
+        own boxes (what a perfect detector would give the prior, its upper figure)."""
+        ids = [f"{i:08d}" for i in range(len(targets[0]))]
+        truth, labels = _truth(targets, ids, ctx.fitted["labels"])
+        if preds is None:
+            known = truth_boxes(truth)
+            boxes = {i: known.get(i, (np.zeros((0, 4)), [], np.zeros(0))) for i in ids}
+            pred = prior_predictions(boxes, saved_prior(ctx.fitted), top=ctx.opts.triplets,
+                                     max_boxes=ctx.opts.max_boxes)  # fmt: skip
+        else:
+            pred = self.triplets(ctx, preds, ids)
+        return vrd_score(truth, labels, pred)
+
+    def fit_postprocess(self, ctx: Context, preds: list, targets: tuple) -> dict:
+        upper = self._result(ctx, None, targets).score
+        ctx.log(f"validation score of the prior on the truth's own boxes (its upper figure): "
+                f"{upper:.4f}")  # fmt: skip
+        return {}
+
+    def score(self, ctx: Context, preds: list, targets: tuple, post: dict) -> float:
+        return float(self._result(ctx, preds, targets).score)
+
+    def report(self, ctx: Context, train: Data, valid_idx, preds, targets, post: dict) -> dict:
+        result, upper = self._result(ctx, preds, targets), self._result(ctx, None, targets)
+        names = ctx.fitted["display_names"]
+        relations = targets[2][..., 2].numpy()
+        table = [{"relationship": r, "truth triplets": int((relations == RELATIONSHIPS.index(r)).sum()),
+                  "AP relationships": ap, "AP phrases": result.ap_phrases[r],
+                  "AP (prior on truth boxes)": upper.ap_relationships[r]}
+                 for r, ap in result.ap_relationships.items()]  # fmt: skip
+        parts = [{"": "detector + prior", "score": result.score, "mAP relationships": result.map_relationships,
+                  "Recall@50": result.recall50, "mAP phrases": result.map_phrases},
+                 {"": "prior on truth boxes", "score": upper.score, "mAP relationships": upper.map_relationships,
+                  "Recall@50": upper.recall50, "mAP phrases": upper.map_phrases}]  # fmt: skip
+        size = ctx.cfg.size
+        boxes, box_labels = targets[0], targets[1]
+        samples = []
+        for j in range(min(8, len(preds))):
+            true = [(*b.tolist(), names[int(c)]) for b, c in zip(boxes[j], box_labels[j]) if c >= 0]
+            rows = preds[j][preds[j][:, 4] >= 0.3]
+            pred = [(*(r[:4] * size).tolist(), f"{names[int(r[5])]} {r[4]:.2f}") for r in rows]
+            samples.append({"image": train.images[valid_idx[j]], "boxes": true, "pred_boxes": pred,
+                            "title": f"{len(true)} true, {len(pred)} predicted boxes >= 0.3"})  # fmt: skip
+        return {"samples": samples, "samples_heading": "Validation images: true boxes solid, detected "
+                "(score >= 0.3) dashed",
+                "tables": {"Validation score and its parts": parts,
+                           "Average precision per relationship (validation)": table}}  # fmt: skip
+
+    # -- write the submission, and score one -----------------------------------------------
+    def write(self, ctx: Context, test: Data, preds: list, post: dict, out: Path) -> Path:
+        triplets = self.triplets(ctx, preds, test.ids)
+        write_submission(out, triplets)
+        ctx.log(f"{len(test)} test images, {len(triplets)} triplets "
+                f"(at most {ctx.opts.triplets} per image)")  # fmt: skip
+        return out
+
+    def evaluate(self, pred: Path, truth: Path, truth_labels: Path) -> float:
+        result = evaluate_vrd(pred, truth, truth_labels)
+        print(f"mAP relationships {result.map_relationships:.6f}, Recall@50 {result.recall50:.6f}, "
+              f"mAP phrases {result.map_phrases:.6f} ({result.n_truth} truth triplets)")  # fmt: skip
+        return float(result.score)
+
+
+def saved_prior(fitted: dict) -> FrequencyPrior:
+    """The prior back from config.json's sparse entries (only `labels` and `probs` are used
+    to rank triplets; counts are not kept)."""
+    labels = fitted["labels"]
+    probs = np.zeros((len(labels), len(labels), len(RELATIONSHIPS)))
+    for s, o, r, p in fitted["prior"]:
+        probs[s, o, r] = p
+    return FrequencyPrior(labels=tuple(labels), probs=probs, counts=np.zeros(probs.shape, np.int64),
+                          allowed=probs > 0, smoothing=float("nan"))  # fmt: skip
+
+
+def _read_split(ctx: Context, source: str, labels: list[str], n_classes: int, allowed) -> dict:
+    """One split's files -> sorted image ids; per image its distinct boxes (k x 5: xmin ymin
+    xmax ymax class, normalised) and triplets (k x 11: label1 label2 relationship box1 box2);
+    the verified labels (images x labels: -1 not verified, else the confidence); the
+    triplets table."""
+    csv = ctx.data / FILES[f"{source}_vrd"]
+    table = read_vrd(csv, allowed=allowed, skip_disallowed=ctx.opts.skip_disallowed)
+    if table.skipped:
+        ctx.log(f"{csv.name}: skipped {table.skipped} rows outside the allowed triplets")
+    index = {n: i for i, n in enumerate(labels)}
+    unknown = sorted(set(table.label_names.tolist()) - set(index))
+    if unknown:
+        raise DlfError(f"{csv}: label {unknown[0]} is not in {FILES['classes']} or "
+                       f"{FILES['attributes']}; fix the row or the description files")  # fmt: skip
+    label_csv = ctx.data / FILES[f"{source}_labels"]
+    verified_rows = read_image_labels(label_csv) if label_csv.is_file() else None
+    ids = sorted(set(table.image_ids.tolist())
+                 | set(() if verified_rows is None else verified_rows.image.tolist()))  # fmt: skip
+    folder = ctx.data / source
+    for x in ids:
+        if not (folder / f"{x}.jpg").is_file():
+            raise DlfError(f"{folder / f'{x}.jpg'}: named in {csv.name} but missing; add the "
+                           "image or remove its rows")  # fmt: skip
+    code = np.array([index[n] for n in table.label_names.tolist()], np.int64)
+    per_image_boxes = truth_boxes(table)
+    boxes, triplets = [], []
+    image_of = table.image_ids[table.image]
+    for x in ids:
+        box, names, _ = per_image_boxes.get(x, (np.zeros((0, 4)), [], None))
+        cls = np.array([index[n] for n in names], np.float64)
+        if (cls >= n_classes).any():
+            raise DlfError(f"{csv}: image {x} has an attribute as a box's class (LabelName1 of a "
+                           "row, or LabelName2 of a row that is not 'is'); fix the row")  # fmt: skip
+        boxes.append(np.column_stack([np.asarray(box, np.float64).reshape(-1, 4), cls]))
+        mine = np.flatnonzero(image_of == x)
+        triplets.append(np.column_stack([code[table.label1[mine]], code[table.label2[mine]],
+                                         table.relation[mine], table.box1[mine], table.box2[mine]]
+                                        ).astype(np.float32).reshape(-1, 11))  # fmt: skip
+    verified = np.full((len(ids), len(labels)), -1, np.int8)
+    if verified_rows is not None:
+        where = {x: i for i, x in enumerate(ids)}
+        for x, label, c in zip(verified_rows.image, verified_rows.label, verified_rows.confidence):
+            if label in index:
+                verified[where[x], index[label]] = int(c)
+    return {"ids": ids, "folder": folder, "boxes": boxes, "triplets": triplets,
+            "verified": verified, "table": table}  # fmt: skip
+
+
+def _truth(targets: tuple, ids: list[str], labels: list[str]) -> tuple[Triplets, ImageLabels]:
+    """The validation batches' fields back into the metric's truth tables."""
+    rows, verified = targets[2].numpy(), targets[3].numpy()
+    img, slot = np.nonzero(rows[..., 0] >= 0)
+    t = rows[img, slot]
+    names = np.asarray(labels)
+    truth = Triplets.build(
+        np.asarray(ids)[img].tolist(), names[t[:, 0].astype(int)].tolist(),
+        names[t[:, 1].astype(int)].tolist(), [RELATIONSHIPS[int(r)] for r in t[:, 2]],
+        t[:, 3:7], t[:, 7:11], all_images=ids,
+    )  # fmt: skip
+    vi, vl = np.nonzero(verified >= 0)
+    image_labels = ImageLabels(image=np.asarray(ids)[vi], label=names[vl],
+                               confidence=verified[vi, vl].astype(np.float64))  # fmt: skip
+    return truth, image_labels
+
+
+__all__ = ["VrdLoss", "VrdOptions", "VrdTask", "saved_prior"]
