@@ -117,7 +117,7 @@ class VrdTask(Task):
             "box_labels": ragged_column([b[:, 4] for b in boxes], -1, torch.int64, fixed=True),
             "triplets": ragged_column(
                 [t for p in parts for t in p["triplets"]], -1, torch.float32, fixed=True
-            ),  # fmt: skip
+            ),
             "verified": array_column(np.concatenate([p["verified"] for p in parts])),
         }
         ids = [i for p in parts for i in p["ids"]]
