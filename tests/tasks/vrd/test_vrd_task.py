@@ -54,7 +54,7 @@ def test_validation_truth_rides_along_unchanged(setup):
 
 def test_saved_prior_scores_as_the_fitted_prior(setup):
     # reference: fit_frequency_prior on the training file, used directly
-    task, ctx, _, data = setup
+    _, ctx, _, data = setup
     allowed = read_allowed_triplets(data / FILES["triplets"])
     fitted = fit_frequency_prior(read_vrd(data / FILES["train_vrd"], allowed), allowed)
     saved = saved_prior(ctx.fitted)
