@@ -24,14 +24,11 @@ import torch
 from torch import nn
 
 from dlf.core.errors import DlfError
-from dlf.data.augment import Affine, Flip, Lighting, Normalize
 from dlf.data.image import read_oriented
 from dlf.data.resident import array_column, image_column, ragged_column
-from dlf.models import create_model
-from dlf.models.detection import decode_detections
-from dlf.tasks.base import Context, Data, Task
+from dlf.tasks.base import Context, Data
 from dlf.tasks.common import build_cache
-from dlf.tasks.oid.predict import merge_passes, pad_detections, to_rows
+from dlf.tasks.detection import DetectionTask
 from dlf.tasks.vrd.files import (
     RELATIONSHIPS,
     ImageLabels,
@@ -46,7 +43,6 @@ from dlf.tasks.vrd.metric import VrdResult, evaluate_vrd, vrd_score
 from dlf.tasks.vrd.prior import FrequencyPrior, fit_frequency_prior, prior_predictions, truth_boxes
 from dlf.tasks.vrd.synth import FILES, synth_vrd
 from dlf.train.detection import FCOSLoss
-from dlf.train.tta import TTAMerge, undo_dihedral_boxes
 
 
 @dataclass
@@ -76,7 +72,7 @@ class VrdLoss(nn.Module):
         return self.fcos(output, boxes, box_labels)
 
 
-class VrdTask(Task):
+class VrdTask(DetectionTask):
     name = "vrd"
     metric_name = "score"
     defaults = {"epochs": 30, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 3e-3, "tta": 2}
@@ -131,7 +127,9 @@ class VrdTask(Task):
 
     def fit_facts(self, ctx: Context, train: Data) -> dict:
         """The classes, all labels, and the frequency prior of the training file (its
-        non-zero entries [subject, object, relationship, probability])."""
+        non-zero entries [subject, object, relationship, probability]). Without a validation
+        file the split is random and the prior has counted the validation images too, so the
+        validation score is then optimistic."""
         labels = train.extra["labels"]
         names = {**read_descriptions(ctx.data / FILES["classes"]),
                  **read_descriptions(ctx.data / FILES["attributes"])}  # fmt: skip
@@ -146,50 +144,9 @@ class VrdTask(Task):
         return {"classes": train.extra["classes"], "labels": labels,
                 "display_names": [names[n] for n in labels], "prior": entries}  # fmt: skip
 
-    def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
-        origin = train.extra["origin"]
-        if origin.max() > 0:  # the challenge's own validation images
-            train_idx, valid_idx = np.flatnonzero(origin == 0), np.flatnonzero(origin == 1)
-        else:  # the prior then also counted the validation images: its score is optimistic
-            order = np.random.default_rng(ctx.cfg.seed).permutation(len(train))
-            cut = max(1, len(train) * 15 // 100)
-            valid_idx, train_idx = np.sort(order[:cut]), np.sort(order[cut:])
-        ctx.log(f"{len(train_idx)} training, {len(valid_idx)} validation images")
-        return train_idx, valid_idx
-
-    def transforms(self, ctx: Context) -> list:
-        # on the named batch {"image", "boxes", ...}: boxes move with the image. Flips keep
-        # every VRD relationship true (on/under are vertical, a vertical flip is not used).
-        return [Flip(), Affine(zoom=(1.0, 1.3), translate=0.1, p=0.5, pad="zeros"),
-                Lighting(brightness=0.2, contrast=0.2, saturation=0.2), Normalize()]  # fmt: skip
-
-    # -- model, loss -----------------------------------------------------------------------
-    def model(self, ctx: Context) -> nn.Module:
-        o = ctx.opts
-        return create_model(ctx.cfg.arch, num_classes=len(ctx.fitted["classes"]), pretrained=o.pretrained,
-                            fpn_channels=o.fpn_channels, head_depth=o.head_depth)  # fmt: skip
-
+    # -- loss ----------------------------------------------------------------------------
     def loss(self, ctx: Context):
         return VrdLoss()
-
-    # -- predictions: the detector's boxes, as the oid task decodes them -------------------
-    def activation(self, ctx: Context):
-        size, o = ctx.cfg.size, ctx.opts
-
-        def boxes(output) -> torch.Tensor:  # N x K x 6 rows x1 y1 x2 y2 score label, pixels
-            return pad_detections(decode_detections(output, score_thr=o.score_floor, nms_iou=o.nms_iou,
-                                                    max_per_image=o.top_k, image_size=(size, size)))  # fmt: skip
-
-        return boxes
-
-    def tta_merge(self, ctx: Context) -> TTAMerge:
-        def undo(rows: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
-            return torch.cat([undo_dihedral_boxes(rows[..., :4], k, h, w), rows[..., 4:]], -1)
-
-        return TTAMerge(undo, lambda passes: merge_passes(passes, ctx.opts.nms_iou, ctx.opts.top_k))
-
-    def decode(self, ctx: Context):
-        return lambda padded: to_rows(padded, ctx.cfg.size, ctx.cfg.size)
 
     # -- from boxes to triplets, and the metric --------------------------------------------
     def triplets(self, ctx: Context, preds: list, ids: list[str]) -> Triplets:

@@ -1,0 +1,63 @@
+"""The parts every box-detecting task shares (oid, vrd): FCOS on a zoo backbone, boxes moved
+with the image by the batch transforms, decoding with per-class NMS, and flip TTA whose
+passes are merged rather than averaged. A detection task subclasses `DetectionTask` and adds
+its own data, loss wrapper, metric and submission; its `Options` must carry `pretrained`,
+`score_floor`, `top_k`, `nms_iou`, `fpn_channels` and `head_depth`."""
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlf.data.augment import Affine, Flip, Lighting, Normalize
+from dlf.models import create_model
+from dlf.models.detection import decode_detections
+from dlf.tasks.base import Context, Data, Task
+from dlf.tasks.oid.predict import merge_passes, pad_detections, to_rows
+from dlf.train.tta import TTAMerge, undo_dihedral_boxes
+
+
+class DetectionTask(Task):
+    def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
+        """The challenge's own validation images (`train.extra["origin"] == 1`) when the
+        validation files are there, else 15% of the training images at random."""
+        origin = train.extra["origin"]
+        if origin.max() > 0:
+            train_idx, valid_idx = np.flatnonzero(origin == 0), np.flatnonzero(origin == 1)
+        else:
+            order = np.random.default_rng(ctx.cfg.seed).permutation(len(train))
+            cut = max(1, len(train) * 15 // 100)
+            valid_idx, train_idx = np.sort(order[:cut]), np.sort(order[cut:])
+        ctx.log(f"{len(train_idx)} training, {len(valid_idx)} validation images")
+        return train_idx, valid_idx
+
+    def transforms(self, ctx: Context) -> list:
+        # on the named batch {"image", "boxes", ...}: boxes move with the image. No vertical
+        # flip: "on" and "under" (vrd) and upright objects (oid) would no longer be true.
+        return [Flip(), Affine(zoom=(1.0, 1.3), translate=0.1, p=0.5, pad="zeros"),
+                Lighting(brightness=0.2, contrast=0.2, saturation=0.2), Normalize()]  # fmt: skip
+
+    def model(self, ctx: Context) -> nn.Module:
+        o = ctx.opts
+        return create_model(ctx.cfg.arch, num_classes=len(ctx.fitted["classes"]), pretrained=o.pretrained,
+                            fpn_channels=o.fpn_channels, head_depth=o.head_depth)  # fmt: skip
+
+    def activation(self, ctx: Context):
+        size, o = ctx.cfg.size, ctx.opts
+
+        def boxes(output) -> torch.Tensor:  # N x K x 6 rows x1 y1 x2 y2 score label, pixels
+            return pad_detections(decode_detections(output, score_thr=o.score_floor, nms_iou=o.nms_iou,
+                                                    max_per_image=o.top_k, image_size=(size, size)))  # fmt: skip
+
+        return boxes
+
+    def tta_merge(self, ctx: Context) -> TTAMerge:
+        def undo(rows: torch.Tensor, k: int, h: int, w: int) -> torch.Tensor:
+            return torch.cat([undo_dihedral_boxes(rows[..., :4], k, h, w), rows[..., 4:]], -1)
+
+        return TTAMerge(undo, lambda passes: merge_passes(passes, ctx.opts.nms_iou, ctx.opts.top_k))
+
+    def decode(self, ctx: Context):
+        return lambda padded: to_rows(padded, ctx.cfg.size, ctx.cfg.size)
+
+
+__all__ = ["DetectionTask"]
