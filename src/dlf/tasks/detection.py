@@ -8,15 +8,45 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlf.core.errors import DlfError
 from dlf.data.augment import Affine, Flip, Lighting, Normalize
+from dlf.data.image import read_oriented
+from dlf.data.resident import image_column
 from dlf.models import create_model
 from dlf.models.detection import decode_detections
 from dlf.tasks.base import Context, Data, Task
+from dlf.tasks.common import build_cache
 from dlf.tasks.oid.predict import merge_passes, pad_detections, to_rows
+from dlf.train.detection import FCOSLoss
 from dlf.train.tta import TTAMerge, undo_dihedral_boxes
 
 
+class DetectionLoss(nn.Module):
+    """FCOS's loss on the boxes; the batch's other fields (what the metric needs: group-of
+    flags, verified labels, truth triplets) ride along and are not the loss's business."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fcos = FCOSLoss()
+
+    def forward(self, output, boxes, box_labels, *metric_fields) -> torch.Tensor:
+        return self.fcos(output, boxes, box_labels)
+
+
 class DetectionTask(Task):
+    def cache(self, ctx: Context, paths: list, split: str) -> np.ndarray:
+        """JPEGs read as a viewer shows them (EXIF orientation), stretched into the cache."""
+        return build_cache(paths, ctx.data, split, ctx.cfg.size, read_oriented, "exif", ctx.log,
+                           channels=3).array  # fmt: skip
+
+    def test_images(self, ctx: Context) -> Data:
+        """The test split: every test/<ImageID>.jpg, sorted by id."""
+        paths = sorted((ctx.data / "test").glob("*.jpg"))
+        if not paths:
+            raise DlfError(f"{ctx.data / 'test'}: no .jpg test images; check --data")
+        images = self.cache(ctx, paths, "test")
+        return Data({"image": image_column(images)}, [p.stem for p in paths], images=images)
+
     def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
         """The challenge's own validation images (`train.extra["origin"] == 1`) when the
         validation files are there, else 15% of the training images at random."""
@@ -41,6 +71,9 @@ class DetectionTask(Task):
         return create_model(ctx.cfg.arch, num_classes=len(ctx.fitted["classes"]), pretrained=o.pretrained,
                             fpn_channels=o.fpn_channels, head_depth=o.head_depth)  # fmt: skip
 
+    def loss(self, ctx: Context) -> nn.Module:
+        return DetectionLoss()
+
     def activation(self, ctx: Context):
         size, o = ctx.cfg.size, ctx.opts
 
@@ -60,4 +93,4 @@ class DetectionTask(Task):
         return lambda padded: to_rows(padded, ctx.cfg.size, ctx.cfg.size)
 
 
-__all__ = ["DetectionTask"]
+__all__ = ["DetectionLoss", "DetectionTask"]

@@ -20,13 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from dlf.core.errors import DlfError
-from dlf.data.image import read_oriented
 from dlf.data.resident import array_column, image_column, ragged_column
 from dlf.tasks.base import Context, Data
-from dlf.tasks.common import build_cache
 from dlf.tasks.detection import DetectionTask
 from dlf.tasks.oid.files import (
     Boxes,
@@ -42,7 +39,6 @@ from dlf.tasks.oid.hierarchy import Hierarchy
 from dlf.tasks.oid.metric import evaluate_oid, oid_map
 from dlf.tasks.oid.predict import expand_to_ancestors
 from dlf.tasks.oid.synth import synth_oid
-from dlf.train.detection import FCOSLoss
 
 CLASSES = "challenge-2019-classes-description-500.csv"
 HIERARCHY = "challenge-2019-label500-hierarchy.json"
@@ -69,18 +65,6 @@ class OidOptions:
     head_depth: int = 2  # convs per head tower (FCOS's paper: 4); 2 x 128 fits a CPU budget
 
 
-class OidLoss(nn.Module):
-    """FCOS's loss on the boxes; the fields the metric needs (group-of flags, verified
-    image labels) ride along in the batch and are not the loss's business."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fcos = FCOSLoss()
-
-    def forward(self, output, boxes, box_labels, *metric_fields) -> torch.Tensor:
-        return self.fcos(output, boxes, box_labels)
-
-
 class OidTask(DetectionTask):
     name = "oid"
     metric_name = "map"
@@ -100,11 +84,7 @@ class OidTask(DetectionTask):
     # -- read and data ---------------------------------------------------------------------
     def data(self, ctx: Context, split: str) -> Data:
         if split == "test":
-            paths = sorted((ctx.data / "test").glob("*.jpg"))
-            if not paths:
-                raise DlfError(f"{ctx.data / 'test'}: no .jpg test images; check --data")
-            images = self._cache(ctx, paths, "test")
-            return Data({"image": image_column(images)}, [p.stem for p in paths], images=images)
+            return self.test_images(ctx)
         names = list(read_classes(ctx.data / CLASSES))
         sources = [s for s in ("train", "validation") if (ctx.data / box_file(s)).is_file()]
         if "train" not in sources:
@@ -119,7 +99,7 @@ class OidTask(DetectionTask):
             origin += [k] * len(part["ids"])
         paths = [ctx.data / ("train" if o == 0 else "validation") / f"{i}.jpg"
                  for i, o in zip(ids, origin)]  # fmt: skip
-        images = self._cache(ctx, paths, "train")
+        images = self.cache(ctx, paths, "train")
         size = ctx.cfg.size
         columns = {
             "image": image_column(images),
@@ -131,10 +111,6 @@ class OidTask(DetectionTask):
         extra = {"origin": np.array(origin), "classes": names}
         return Data(columns, ids, images=images, extra=extra)
 
-    def _cache(self, ctx: Context, paths: list[Path], split: str) -> np.ndarray:
-        return build_cache(paths, ctx.data, split, ctx.cfg.size, read_oriented, "exif", ctx.log,
-                           channels=3).array  # fmt: skip
-
     def fit_facts(self, ctx: Context, train: Data) -> dict:
         names = train.extra["classes"]
         descriptions = read_classes(ctx.data / CLASSES)
@@ -142,10 +118,6 @@ class OidTask(DetectionTask):
         # the predict step needs the classes and their ancestors, not the training files
         return {"classes": names, "display_names": [descriptions[n] for n in names],
                 "ancestors": [sorted(a) for a in tree.ancestors]}  # fmt: skip
-
-    # -- loss ----------------------------------------------------------------------------
-    def loss(self, ctx: Context):
-        return OidLoss()
 
     # -- post-processing and the metric ----------------------------------------------------
     def fit_postprocess(self, ctx: Context, preds: list, targets: tuple) -> dict:
@@ -262,4 +234,4 @@ def _truth(targets: tuple, ids: list[str], size: int) -> tuple[Boxes, ImageLabel
     return truth_boxes, truth_labels
 
 
-__all__ = ["OidLoss", "OidOptions", "OidTask"]
+__all__ = ["OidOptions", "OidTask"]

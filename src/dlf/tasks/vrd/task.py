@@ -21,13 +21,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
 from dlf.core.errors import DlfError
-from dlf.data.image import read_oriented
 from dlf.data.resident import array_column, image_column, ragged_column
 from dlf.tasks.base import Context, Data
-from dlf.tasks.common import build_cache
 from dlf.tasks.detection import DetectionTask
 from dlf.tasks.vrd.files import (
     RELATIONSHIPS,
@@ -42,7 +39,6 @@ from dlf.tasks.vrd.files import (
 from dlf.tasks.vrd.metric import VrdResult, evaluate_vrd, vrd_score
 from dlf.tasks.vrd.prior import FrequencyPrior, fit_frequency_prior, prior_predictions, truth_boxes
 from dlf.tasks.vrd.synth import FILES, synth_vrd
-from dlf.train.detection import FCOSLoss
 
 
 @dataclass
@@ -58,18 +54,6 @@ class VrdOptions:
     skip_disallowed: bool = False  # drop (and count) training rows outside the allowed list
     fpn_channels: int = 128
     head_depth: int = 2
-
-
-class VrdLoss(nn.Module):
-    """FCOS's loss on the boxes; the truth triplets and verified labels ride along for the
-    validation score and are not the loss's business."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fcos = FCOSLoss()
-
-    def forward(self, output, boxes, box_labels, *metric_fields) -> torch.Tensor:
-        return self.fcos(output, boxes, box_labels)
 
 
 class VrdTask(DetectionTask):
@@ -89,11 +73,7 @@ class VrdTask(DetectionTask):
     # -- read and data ---------------------------------------------------------------------
     def data(self, ctx: Context, split: str) -> Data:
         if split == "test":
-            paths = sorted((ctx.data / "test").glob("*.jpg"))
-            if not paths:
-                raise DlfError(f"{ctx.data / 'test'}: no .jpg test images; check --data")
-            images = self._cache(ctx, paths, "test")
-            return Data({"image": image_column(images)}, [p.stem for p in paths], images=images)
+            return self.test_images(ctx)
         classes = list(read_descriptions(ctx.data / FILES["classes"]))
         labels = classes + list(read_descriptions(ctx.data / FILES["attributes"]))
         allowed = read_allowed_triplets(ctx.data / FILES["triplets"])
@@ -104,7 +84,7 @@ class VrdTask(DetectionTask):
                  if (ctx.data / FILES[f"{source}_vrd"]).is_file()]  # fmt: skip
         origin = np.concatenate([np.full(len(p["ids"]), k) for k, p in enumerate(parts)])
         paths = [p["folder"] / f"{i}.jpg" for p in parts for i in p["ids"]]
-        images = self._cache(ctx, paths, "train")
+        images = self.cache(ctx, paths, "train")
         size = ctx.cfg.size
         boxes = [b for p in parts for b in p["boxes"]]
         columns = {
@@ -120,10 +100,6 @@ class VrdTask(DetectionTask):
         extra = {"origin": origin, "classes": classes, "labels": labels, "allowed": allowed,
                  "train_triplets": parts[0]["table"]}  # fmt: skip
         return Data(columns, ids, images=images, extra=extra)
-
-    def _cache(self, ctx: Context, paths: list[Path], split: str) -> np.ndarray:
-        return build_cache(paths, ctx.data, split, ctx.cfg.size, read_oriented, "exif", ctx.log,
-                           channels=3).array  # fmt: skip
 
     def fit_facts(self, ctx: Context, train: Data) -> dict:
         """The classes, all labels, and the frequency prior of the training file (its
@@ -143,10 +119,6 @@ class VrdTask(DetectionTask):
         entries = [[int(a), int(b), int(c), float(probs[a, b, c])] for a, b, c in zip(s, o, r)]
         return {"classes": train.extra["classes"], "labels": labels,
                 "display_names": [names[n] for n in labels], "prior": entries}  # fmt: skip
-
-    # -- loss ----------------------------------------------------------------------------
-    def loss(self, ctx: Context):
-        return VrdLoss()
 
     # -- from boxes to triplets, and the metric --------------------------------------------
     def triplets(self, ctx: Context, preds: list, ids: list[str]) -> Triplets:
@@ -298,4 +270,4 @@ def _truth(targets: tuple, ids: list[str], labels: list[str]) -> tuple[Triplets,
     return truth, image_labels
 
 
-__all__ = ["VrdLoss", "VrdOptions", "VrdTask", "saved_prior"]
+__all__ = ["VrdOptions", "VrdTask", "saved_prior"]
