@@ -1,6 +1,6 @@
 """The ground floor: errors a person can act on, atomic file writes, seeding, hardware."""
 
-from dlf.core.atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from dlf.core.atomic import atomic_folder, atomic_write, atomic_write_bytes, atomic_write_text
 from dlf.core.errors import DlfError
 from dlf.core.hardware import (
     Precision,
@@ -14,6 +14,7 @@ from dlf.core.seed import seed_everything
 __all__ = [
     "DlfError",
     "Precision",
+    "atomic_folder",
     "atomic_write",
     "atomic_write_bytes",
     "atomic_write_text",

@@ -18,14 +18,12 @@ Grades follow DR severity and what graders look for:
 
 import math
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from dlf.core import DlfError, atomic_write_text
+from dlf.core import DlfError, atomic_folder, atomic_write_text
 from dlf.tasks.aptos.files import write_submission
 from dlf.tasks.common import progress
 
@@ -57,14 +55,9 @@ def synth_aptos(
     built in a temporary folder beside it and renamed into place, so an interrupted run
     leaves nothing half-written. Same seed, same bytes.
     """
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise DlfError(f"{folder}: already exists and is not an empty folder; choose a new one")
-    if n < 1 or n_test < 1:
-        raise DlfError(f"n={n}, n_test={n_test}: need at least one train and one test image")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
+        if n < 1 or n_test < 1:
+            raise DlfError(f"n={n}, n_test={n_test}: need at least one train and one test image")
         rng = np.random.default_rng(seed)
         ids = _unique_ids(rng, n + n_test)
         grades = np.concatenate([_imbalanced_grades(rng, n), _imbalanced_grades(rng, n_test)])
@@ -80,13 +73,7 @@ def synth_aptos(
         atomic_write_text(tmp / "test.csv", "id_code\n" + "".join(f"{i}\n" for i in test_ids))
         write_submission(tmp / "sample_submission.csv", test_ids, [0] * n_test)
         write_submission(tmp / "test_labels.csv", test_ids, grades[n:])
-        if folder.exists():
-            folder.rmdir()  # empty, checked above
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    return Path(folder)
 
 
 def _unique_ids(rng: np.random.Generator, n: int) -> list[str]:

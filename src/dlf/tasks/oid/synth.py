@@ -37,15 +37,13 @@ import io
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from dlf.core import DlfError, atomic_write_text
+from dlf.core import DlfError, atomic_folder, atomic_write_text
 from dlf.data.table import write_table
 from dlf.tasks.common import progress
 from dlf.tasks.oid.classes import DISPLAY_NAMES, LEAVES, PARENT_OF, PARENTS, TREE, hierarchy
@@ -118,22 +116,13 @@ def synth_oid(folder: str | os.PathLike, n: int = 1000, n_test: int = 200, seed:
     docstring). The folder must be new or empty; everything is built in a temporary folder
     beside it and renamed into place, so an interrupted run leaves nothing half-written.
     Same seed, same bytes."""
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise DlfError(f"{folder}: already exists and is not an empty folder; choose a new one")
-    if n < 2 or n_test < 1:
-        raise DlfError(f"n={n}, n_test={n_test}: need n >= 2 (train and validation), n_test >= 1")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
+        if n < 2 or n_test < 1:
+            raise DlfError(
+                f"n={n}, n_test={n_test}: need n >= 2 (train and validation), n_test >= 1"
+            )
         _write_all(tmp, n, n_test, seed)
-        if folder.exists():
-            folder.rmdir()  # empty, checked above
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    return Path(folder)
 
 
 def split_sizes(n: int, n_test: int) -> dict[str, int]:

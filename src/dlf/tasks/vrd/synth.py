@@ -42,15 +42,13 @@ absent classes (0).
 import csv
 import io
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from dlf.core import DlfError, atomic_write_text
+from dlf.core import DlfError, atomic_folder, atomic_write_text
 from dlf.data.table import write_table
 from dlf.tasks.common import progress
 from dlf.tasks.oid.synth import (
@@ -122,22 +120,13 @@ def synth_vrd(folder: str | os.PathLike, n: int = 600, n_test: int = 120, seed: 
     pictures with their answer key into `folder`, in the challenge's layout (module
     docstring). The folder must be new or empty; everything is built in a temporary folder
     beside it and renamed into place. Same seed, same bytes."""
-    folder = Path(folder)
-    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-        raise DlfError(f"{folder}: already exists and is not an empty folder; choose a new one")
-    if n < 2 or n_test < 1:
-        raise DlfError(f"n={n}, n_test={n_test}: need n >= 2 (train and validation), n_test >= 1")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with atomic_folder(folder) as tmp:
+        if n < 2 or n_test < 1:
+            raise DlfError(
+                f"n={n}, n_test={n_test}: need n >= 2 (train and validation), n_test >= 1"
+            )
         _write_all(tmp, n, n_test, seed)
-        if folder.exists():
-            folder.rmdir()  # empty, checked above
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    return Path(folder)
 
 
 def make_image(seed: int, k: int) -> tuple[Scene, bytes]:
