@@ -12,14 +12,12 @@ from pathlib import Path
 import numpy as np
 
 
-def trivial_submission(images: Path | str | Iterable[str], labels: Path | str) -> list[list[str]]:
-    """Submission rows [ImageId, PredictionString], one per image (sorted by id).
+def verified_present(
+    images: Path | str | Iterable[str], labels: Path | str
+) -> dict[str, list[str]]:
+    """{ImageID: LabelNames verified present (Confidence 1)}, images sorted by id.
 
-    images: a folder of <ImageID>.jpg, or the ImageIDs themselves.
-    labels: a human-imagelabels CSV (ImageID,Source,LabelName,Confidence).
-    PredictionString: `LabelName Confidence XMin YMin XMax YMax` per detection (the
-    submission's order, not the CSV's), here `LABEL 1.0 0.0 0.0 1.0 1.0`.
-    """
+    images: a folder of <ImageID>.jpg, or the ImageIDs themselves."""
     if isinstance(images, str | Path):
         ids = sorted(p.stem for p in Path(images).glob("*.jpg"))
     else:
@@ -29,8 +27,21 @@ def trivial_submission(images: Path | str | Iterable[str], labels: Path | str) -
         for row in csv.DictReader(f):
             if row["ImageID"] in present and float(row["Confidence"]) == 1:
                 present[row["ImageID"]].append(row["LabelName"])
+    return present
+
+
+def trivial_submission(images: Path | str | Iterable[str], labels: Path | str) -> list[list[str]]:
+    """Submission rows [ImageId, PredictionString], one per image (sorted by id).
+
+    images: a folder of <ImageID>.jpg, or the ImageIDs themselves.
+    labels: a human-imagelabels CSV (ImageID,Source,LabelName,Confidence).
+    PredictionString: `LabelName Confidence XMin YMin XMax YMax` per detection (the
+    submission's order, not the CSV's), here `LABEL 1.0 0.0 0.0 1.0 1.0`.
+    """
+    present = verified_present(images, labels)
     return [
-        [i, " ".join(f"{label} 1.0 0.0 0.0 1.0 1.0" for label in sorted(present[i]))] for i in ids
+        [i, " ".join(f"{label} 1.0 0.0 0.0 1.0 1.0" for label in sorted(labels_))]
+        for i, labels_ in present.items()
     ]
 
 
@@ -42,10 +53,6 @@ def prior_boxes_submission(
     (median centre and size), each as a guess, the most typical first. It knows which
     classes are there (from the answer key) and where such objects usually are (from the
     training boxes), only not where they are in this image."""
-    if isinstance(images, str | Path):
-        ids = sorted(p.stem for p in Path(images).glob("*.jpg"))
-    else:
-        ids = sorted(images)
     per_class: dict[str, list[tuple[float, ...]]] = {}
     with open(train_boxes, newline="") as f:
         for row in csv.DictReader(f):
@@ -62,9 +69,7 @@ def prior_boxes_submission(
             f"{label} {1 - j / (k + 1):.4f} {x1:.6f} {y1:.6f} {x2:.6f} {y2:.6f}"
             for j, (x1, y1, x2, y2) in enumerate(b[nearest])
         )
-    present: dict[str, list[str]] = {i: [] for i in ids}
-    with open(labels, newline="") as f:
-        for row in csv.DictReader(f):
-            if row["ImageID"] in present and float(row["Confidence"]) == 1:
-                present[row["ImageID"]].append(row["LabelName"])
-    return [[i, " ".join(guesses[c] for c in sorted(present[i]) if c in guesses)] for i in ids]
+    present = verified_present(images, labels)
+    return [
+        [i, " ".join(guesses[c] for c in sorted(cs) if c in guesses)] for i, cs in present.items()
+    ]
