@@ -44,3 +44,19 @@ def test_new_files_get_the_usual_mode_not_mkstemps_private_one(tmp_path):
     os.chmod(p, 0o600)
     atomic_write_text(p, "y")  # a replaced file keeps its mode
     assert stat.S_IMODE(p.stat().st_mode) == 0o600
+
+
+def test_atomic_folder_appears_whole_or_not_at_all(tmp_path):
+    from dlf.core.atomic import atomic_folder
+
+    target = tmp_path / "data"
+    with pytest.raises(RuntimeError), atomic_folder(target) as tmp:
+        (tmp / "half.txt").write_text("x")
+        raise RuntimeError("killed while writing")
+    assert not target.exists() and list(tmp_path.iterdir()) == []  # no temporary left either
+    with atomic_folder(target) as tmp:
+        (tmp / "whole.txt").write_text("x")
+    assert [p.name for p in target.iterdir()] == ["whole.txt"]
+    with pytest.raises(DlfError, match="not an empty folder"), atomic_folder(target):
+        pass
+    assert [p.name for p in target.iterdir()] == ["whole.txt"]  # untouched
