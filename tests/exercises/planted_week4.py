@@ -111,6 +111,8 @@ AdamNoBiasCorrection1 = _adam(False, True)
 AdamNoBiasCorrection = _adam(False, False)
 AdamEpsInside = _adam(True, True, eps_inside=True)
 AdamDecoupled = _adam(True, True, decoupled=True)
+for _name in ("AdamNoBiasCorrection1", "AdamNoBiasCorrection", "AdamEpsInside", "AdamDecoupled"):
+    globals()[_name].__name__ = _name
 
 
 def one_cycle_linear(lr_max, div=25.0, div_final=1e5, pct_start=0.25):
