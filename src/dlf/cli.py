@@ -12,6 +12,8 @@
     dlf env
     dlf report RUN [RUN ...] [--out FILE]
     dlf reproduce mnist1d [--seeds N] [--out DIR] [--quick]
+    dlf exercise list | dlf exercise start WEEK [--to FILE]
+    dlf check WEEK FILE [--only NAME]      (exit 0 only when every check passes)
 
 Bad input or a bad argument ends with one line on stderr and exit status 2 (`--debug`
 shows the traceback instead).
@@ -131,6 +133,24 @@ def cmd_reproduce(args) -> None:
     out = Path(args.out or ("runs/mnist1d-quick" if args.quick else "runs/mnist1d"))
     print(f"reproducing MNIST-1D into {out} (finished runs there are kept) ...", flush=True)
     print(f"wrote {reproduce(out, seeds=args.seeds, quick_run=args.quick)}")
+
+
+def cmd_exercise(args) -> None:
+    from dlf.exercises.commands import exercise_list, exercise_start
+
+    if args.action == "list":
+        print(exercise_list())
+        return
+    out = exercise_start(args.week, args.to and Path(args.to))
+    print(f"wrote {out}: fill in the functions, then run: dlf check {args.week} {out}")
+
+
+def cmd_check(args) -> int:
+    from dlf.exercises.commands import check_file
+
+    results, table = check_file(args.week, Path(args.file), args.only)
+    print(table)
+    return 0 if all(r.passed for r in results) else 1
 
 
 def _positive_int(s: str) -> int:
@@ -279,6 +299,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default runs/mnist1d)")
     p.add_argument("--quick", action="store_true", help="one seed, 200 steps a row: a smoke test")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("exercise", help="the weekly exercises: list them, or write a starter file")
+    p.add_argument("action", choices=["list", "start"])
+    p.add_argument(
+        "week", nargs="?", default="week2", help="week2, week3, week4 or week5 (for start)"
+    )
+    p.add_argument("--to", help="the starter's file name (default my_WEEK.py; never overwritten)")
+    p.set_defaults(func=cmd_exercise)
+
+    p = sub.add_parser("check", help="grade your exercise file: one table, hints for mistakes")
+    p.add_argument("week", help="week2, week3, week4 or week5")
+    p.add_argument("file", help="your .py file (from `dlf exercise start WEEK`)")
+    p.add_argument("--only", help="one exercise (or one of its function names)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 
@@ -292,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         if extra and not getattr(args, "takes_extra", False):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.truth_args = extra
-        args.func(args)
-        return 0
+        return args.func(args) or 0  # `dlf check` returns 1 when a check failed
     except DlfError as e:
         if debug:
             raise

@@ -145,7 +145,12 @@ BUGS = [
     ("rle_decode", "rle_decode", rle_decode_absolute, "starts read as absolute"),
     ("stratified_kfold", "stratified_kfold", kfold_plain, "split each class separately"),
     ("stratified_kfold", "stratified_kfold", kfold_random_each_fold, "exactly one"),
-    ("stratified_kfold", "stratified_kfold", kfold_ignores_seed, "shuffle each class with the seed"),
+    (
+        "stratified_kfold",
+        "stratified_kfold",
+        kfold_ignores_seed,
+        "shuffle each class with the seed",
+    ),
     ("normalize", "channel_stats", stats_unbiased, "not N - 1"),
     ("normalize", "channel_stats", stats_per_image, "averaged each image's std"),
     ("normalize", "channel_stats", stats_unscaled, "255 times too large"),

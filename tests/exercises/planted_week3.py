@@ -78,7 +78,7 @@ def conv_unfold_backward_uncropped(dout, cache):
 
 
 def maxpool_backward_everywhere(dout, cache):
-    (n, c, h, w), idx, kernel, stride = cache
+    (n, c, h, w), _idx, kernel, stride = cache
     cols = dout.reshape(n * c, 1, -1).expand(-1, kernel * kernel, -1)
     return F.fold(cols.contiguous(), (h, w), kernel, stride=stride).view(n, c, h, w)
 
@@ -88,7 +88,7 @@ def maxpool_backward_assigns(dout, cache):
     dx = dout.new_zeros(n * c, h * w)
     wo = (w - kernel) // stride + 1
     flat = dout.reshape(n * c, -1)
-    for l in range(idx.shape[1]):  # noqa: E741
+    for l in range(idx.shape[1]):
         r, q = divmod(int(l), wo)
         di, dj = idx[:, l] // kernel, idx[:, l] % kernel
         pos = (r * stride + di) * w + q * stride + dj
@@ -99,7 +99,9 @@ def maxpool_backward_assigns(dout, cache):
 def bn_forward_eval_batch_stats(x, gamma, beta, state, train, momentum=0.1, eps=1e-5):
     if train:
         return ok.batchnorm_forward(x, gamma, beta, state, train, momentum, eps)
-    return ok.batchnorm_forward(x, gamma, beta, {"running_mean": 0.0, "running_var": 0.0}, True, momentum, eps)
+    return ok.batchnorm_forward(
+        x, gamma, beta, {"running_mean": 0.0, "running_var": 0.0}, True, momentum, eps
+    )
 
 
 def bn_forward_biased_running_var(x, gamma, beta, state, train, momentum=0.1, eps=1e-5):
@@ -147,10 +149,20 @@ class BlockOwnNames(nn.Module):
 # exercise, the member's name for the part, the buggy version, a fragment of the hint it must get
 BUGS = [
     ("linear", "linear_backward", linear_backward_mean_db, "factor of 1/N"),
-    ("linear", "linear_backward", linear_backward_transposed_dw, "dw: shape (5, 3), expected (3, 5)"),
+    (
+        "linear",
+        "linear_backward",
+        linear_backward_transposed_dw,
+        "dw: shape (5, 3), expected (3, 5)",
+    ),
     ("relu", "relu_backward", relu_backward_unmasked, "only where x > 0"),
     ("relu", "relu_forward", relu_forward_in_place, "changed its input in place"),
-    ("conv_naive", "conv_forward_naive", conv_forward_pad_off_by_one, "H' = (H + 2·pad - KH) // stride + 1"),
+    (
+        "conv_naive",
+        "conv_forward_naive",
+        conv_forward_pad_off_by_one,
+        "H' = (H + 2·pad - KH) // stride + 1",
+    ),
     ("conv_naive", "conv_forward_naive", conv_forward_flipped, "FLIPPED kernel"),
     ("conv_naive", "conv_backward_naive", conv_backward_assigns, "accumulate (+=) into dx"),
     ("conv_naive", "conv_backward_naive", conv_backward_mean_db, "factor of 1/N"),
@@ -158,7 +170,12 @@ BUGS = [
     ("conv_unfold", "conv_backward_unfold", conv_unfold_backward_uncropped, "dx: shape"),
     ("maxpool", "maxpool_backward", maxpool_backward_everywhere, "only the max gets it"),
     ("maxpool", "maxpool_backward", maxpool_backward_assigns, "accumulate (+=) into dx"),
-    ("batchnorm", "batchnorm_forward", bn_forward_eval_batch_stats, "eval mode used the batch's statistics"),
+    (
+        "batchnorm",
+        "batchnorm_forward",
+        bn_forward_eval_batch_stats,
+        "eval mode used the batch's statistics",
+    ),
     ("batchnorm", "batchnorm_forward", bn_forward_biased_running_var, "UNBIASED batch variance"),
     ("batchnorm", "batchnorm_backward", bn_backward_no_mean_path, "paths through the batch mean"),
     ("basic_block", "BasicBlock", BlockReluBeforeAdd, "AFTER adding the shortcut"),

@@ -1,11 +1,10 @@
 """Planted bugs for week 4: the usual mistakes, each with the hint it must produce."""
 
 import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-from pathlib import Path
 
 from dlf.exercises import load_member_file
 
@@ -67,7 +66,9 @@ class SGDDecayAfterMomentum(ok.SGD):
         for group in self.param_groups:
             for p in group["params"]:
                 s = self.state[p]
-                s["buf"] = p.grad.clone() if "buf" not in s else group["momentum"] * s["buf"] + p.grad
+                s["buf"] = (
+                    p.grad.clone() if "buf" not in s else group["momentum"] * s["buf"] + p.grad
+                )
                 p -= group["lr"] * (s["buf"] + group["weight_decay"] * p)
 
 
@@ -180,7 +181,12 @@ def fit_returns_last_loss(model, loader, loss_func, opt):
 # exercise, the member's name for the part, the buggy version, a fragment of the hint it must get
 BUGS = [
     ("cross_entropy", "softmax_cross_entropy", ce_no_max_shift, "subtract the row max"),
-    ("cross_entropy", "softmax_cross_entropy", ce_smoothing_over_other_classes, "ε spread over all C"),
+    (
+        "cross_entropy",
+        "softmax_cross_entropy",
+        ce_smoothing_over_other_classes,
+        "ε spread over all C",
+    ),
     ("cross_entropy", "softmax_cross_entropy", ce_sum, "factor of N (N = 8): did you sum"),
     ("focal_loss", "focal_loss", focal_log_sigmoid, "use F.logsigmoid"),
     ("focal_loss", "focal_loss", focal_alpha_everywhere, "1-α negatives"),

@@ -2,6 +2,7 @@
 fill in, and the graded table. Each member's last results are kept in DLF_HOME so `list`
 can show where they stand."""
 
+import contextlib
 import importlib
 import importlib.resources
 import json
@@ -52,7 +53,11 @@ def exercise_list() -> str:
 
 
 def starter_text(week: str) -> str:
-    return importlib.resources.files("dlf.exercises.starters").joinpath(f"{_week(week)}.py").read_text()
+    return (
+        importlib.resources.files("dlf.exercises.starters")
+        .joinpath(f"{_week(week)}.py")
+        .read_text()
+    )
 
 
 def exercise_start(week: str, to: Path | None = None) -> Path:
@@ -79,10 +84,8 @@ def check_file(week: str, path: Path, only: str | None = None) -> tuple[list[Res
     status = _load_status()
     for r in results:
         status[f"{week}/{r.exercise}"] = f"{'pass' if r.passed else 'fail'} ({Path(path).name})"
-    try:
+    with contextlib.suppress(OSError):  # a read-only home loses only `exercise list`'s status
         atomic_write_text(_status_file(), json.dumps(status, indent=1))
-    except OSError:
-        pass  # a read-only home only loses the `dlf exercise list` status, not the check
     passed = sum(r.passed for r in results)
     summary = f"{passed} of {len(results)} passed"
     if passed == len(results):

@@ -199,9 +199,10 @@ def _in_member_code(exc: BaseException, member_file: Path) -> bool:
     return any(Path(f.filename) == member_file for f in traceback.extract_tb(exc.__traceback__))
 
 
-def load_member_file(path: Path, time_s: float = TIME_LIMIT_S) -> ModuleType:
+def load_member_file(path: Path, time_s: float | None = None) -> ModuleType:
     """Import the member's file as a fresh module (their prints captured); a file that does
     not import raises DlfError with one line: the error and the line of their file."""
+    time_s = TIME_LIMIT_S if time_s is None else time_s
     path = Path(path).resolve()
     if not path.is_file():
         raise DlfError(f"{path}: file not found; write it with `dlf exercise start WEEK --to FILE`")
@@ -217,10 +218,14 @@ def load_member_file(path: Path, time_s: float = TIME_LIMIT_S) -> ModuleType:
             spec.loader.exec_module(module)
     except SyntaxError as e:
         sys.modules.pop(name, None)
-        raise DlfError(f"{path}:{e.lineno}: syntax error: {e.msg}; fix it and check again") from None
+        raise DlfError(
+            f"{path}:{e.lineno}: syntax error: {e.msg}; fix it and check again"
+        ) from None
     except _TimeUp:
         sys.modules.pop(name, None)
-        raise DlfError(f"{path}: importing it took over {time_s:.0f} s; move work into functions") from None
+        raise DlfError(
+            f"{path}: importing it took over {time_s:.0f} s; move work into functions"
+        ) from None
     except Exception as e:
         sys.modules.pop(name, None)
         raise DlfError(
@@ -229,8 +234,9 @@ def load_member_file(path: Path, time_s: float = TIME_LIMIT_S) -> ModuleType:
     return module
 
 
-def run_exercise(ex: Exercise, module: ModuleType, time_s: float = TIME_LIMIT_S) -> Result:
+def run_exercise(ex: Exercise, module: ModuleType, time_s: float | None = None) -> Result:
     """Run one check; whatever happens, come back with a Result (never a traceback)."""
+    time_s = TIME_LIMIT_S if time_s is None else time_s
     member_file = Path(module.__file__).resolve()
     out = io.StringIO()
     torch.manual_seed(0)  # every check sees the same inputs on every run

@@ -32,26 +32,40 @@ def check_dataset(m: ModuleType) -> float:
         rows = read_train(folder)
         ds = cls(folder, size)
         if len(ds) != len(rows):
-            raise CheckFailed(f"len() is {len(ds)}, train.csv has {len(rows)} rows (the header is not a row)")
+            raise CheckFailed(
+                f"len() is {len(ds)}, train.csv has {len(rows)} rows (the header is not a row)"
+            )
         errs = []
         for i, row in enumerate(rows):
             image, grade = ds[i]
             if not isinstance(image, torch.Tensor):
-                raise CheckFailed(f"item {i}: the image is a {type(image).__name__}: return a torch tensor")
+                raise CheckFailed(
+                    f"item {i}: the image is a {type(image).__name__}: return a torch tensor"
+                )
             if image.shape == (size, size, 3):
-                raise CheckFailed(f"item {i}: the image is H x W x C: permute(2, 0, 1) to C x H x W")
+                raise CheckFailed(
+                    f"item {i}: the image is H x W x C: permute(2, 0, 1) to C x H x W"
+                )
             if not isinstance(grade, int) or isinstance(grade, bool):
-                raise CheckFailed(f"item {i}: the grade is a {type(grade).__name__}: return int(diagnosis)")
+                raise CheckFailed(
+                    f"item {i}: the grade is a {type(grade).__name__}: return int(diagnosis)"
+                )
             if grade != row.diagnosis:
                 raise CheckFailed(f"item {i}: grade {grade}, but row {i} of train.csv says "
                                   f"{row.diagnosis}: keep the csv's order, rows start after the header")  # fmt: skip
             with Image.open(row.path) as im:
-                ref = torch.from_numpy(np.asarray(im.convert("RGB").resize((size, size)), dtype=np.float32) / 255)
+                ref = torch.from_numpy(
+                    np.asarray(im.convert("RGB").resize((size, size)), dtype=np.float32) / 255
+                )
             ref = ref.permute(2, 0, 1)
             if image.dtype == torch.float32 and image.max() > 1.5:
-                raise CheckFailed(f"item {i}: values up to {float(image.max()):.0f}: divide by 255 for [0, 1]")
+                raise CheckFailed(
+                    f"item {i}: values up to {float(image.max()):.0f}: divide by 255 for [0, 1]"
+                )
             if image.shape == ref.shape and torch.allclose(image, ref.flip(0), atol=1e-6):
-                raise CheckFailed(f"item {i}: the channels are reversed (BGR, as cv2 reads): use RGB")
+                raise CheckFailed(
+                    f"item {i}: the channels are reversed (BGR, as cv2 reads): use RGB"
+                )
             errs.append(expect_close(f"item {i} image", image, ref, dtype=torch.float32,
                                      hint="open with PIL, .convert('RGB'), .resize((size, size)), then / 255"))  # fmt: skip
     return max(errs)
@@ -92,7 +106,11 @@ def check_collate(m: ModuleType) -> float:
             pad = ref[2] == -1
             if pad.any() and (labels[pad] == 0).all():
                 raise CheckFailed(f"{what}: padded labels are 0, a real class: pad labels with -1")
-        if isinstance(boxes, torch.Tensor) and boxes.ndim == 3 and boxes.shape[1] != ref[1].shape[1]:
+        if (
+            isinstance(boxes, torch.Tensor)
+            and boxes.ndim == 3
+            and boxes.shape[1] != ref[1].shape[1]
+        ):
             raise CheckFailed(f"{what}: boxes has room for {boxes.shape[1]} per image, expected "
                               f"{ref[1].shape[1]}: M is the LARGEST count, pad the others")  # fmt: skip
         errs.append(expect_close(f"{what}: images", images, ref[0], dtype=torch.float32))
@@ -133,7 +151,9 @@ def _absolute(rle: str) -> str:
 def check_rle_encode(m: ModuleType) -> float:
     (encode,) = require(m, "rle_encode")
     if reference_encode(EXAMPLE) != EXAMPLE_RLE:  # dlf's codec agrees with the hand-worked case
-        raise CheckFailed("internal: dlf's reference RLE disagrees with the worked example; please report")
+        raise CheckFailed(
+            "internal: dlf's reference RLE disagrees with the worked example; please report"
+        )
     for mask in _masks():
         got, ref = encode(mask.copy()), reference_encode(mask)
         if not isinstance(got, str):
@@ -145,9 +165,13 @@ def check_rle_encode(m: ModuleType) -> float:
         if ref == "-1":
             raise CheckFailed(f"an empty mask encodes as '-1', got {got!r}")
         if got == reference_encode(mask.T):
-            raise CheckFailed(f"{shape}: transposed: your RLE reads the mask row by row; SIIM numbers pixels down the columns (mask.T.ravel())")
+            raise CheckFailed(
+                f"{shape}: transposed: your RLE reads the mask row by row; SIIM numbers pixels down the columns (mask.T.ravel())"
+            )
         if got == _absolute(ref):
-            raise CheckFailed(f"{shape}: absolute starts: after the first run SIIM counts from the END of the previous run")
+            raise CheckFailed(
+                f"{shape}: absolute starts: after the first run SIIM counts from the END of the previous run"
+            )
         first = ref.split()
         if got.split()[1:] == first[1:] and int(got.split()[0]) == int(first[0]) + 1:
             raise CheckFailed(f"{shape}: off by one: the first pixel is 0, not 1")
@@ -169,14 +193,20 @@ def check_rle_decode(m: ModuleType) -> float:
             continue
         row_major = reference_decode(rle, w, h).T  # the same pixel numbers read row by row
         if np.array_equal(got != 0, row_major != 0) and not np.array_equal(row_major, mask):
-            raise CheckFailed("transposed: SIIM numbers pixels down the columns; fill a W x H array row-major, then .T")
+            raise CheckFailed(
+                "transposed: SIIM numbers pixels down the columns; fill a W x H array row-major, then .T"
+            )
         as_absolute = np.zeros_like(mask)  # every start taken as a pixel index
         nums = [int(v) for v in rle.split()] if rle != "-1" else []
         for start, length in zip(nums[0::2], nums[1::2], strict=True):
             as_absolute.T.flat[start : start + length] = 1
         if np.array_equal(got != 0, as_absolute != 0):
-            raise CheckFailed("starts read as absolute: each start after the first counts from the END of the previous run")
-        raise CheckFailed(f"{h}x{w} mask from {rle[:30]!r}: wrong pixels ({int((got != mask).sum())} differ)")
+            raise CheckFailed(
+                "starts read as absolute: each start after the first counts from the END of the previous run"
+            )
+        raise CheckFailed(
+            f"{h}x{w} mask from {rle[:30]!r}: wrong pixels ({int((got != mask).sum())} differ)"
+        )
     return 0.0
 
 
@@ -197,10 +227,14 @@ def check_kfold(m: ModuleType) -> float:
         if np.intersect1d(train, valid).size:
             raise CheckFailed(f"fold {f}: items in both train and valid")
         if np.union1d(train, valid).size != n:
-            raise CheckFailed(f"fold {f}: train and valid together miss {n - np.union1d(train, valid).size} items")
+            raise CheckFailed(
+                f"fold {f}: train and valid together miss {n - np.union1d(train, valid).size} items"
+            )
     if (seen != 1).any():
         i = int(np.flatnonzero(seen != 1)[0])
-        raise CheckFailed(f"item {i} is in {seen[i]} validation folds: each item must be in exactly one")
+        raise CheckFailed(
+            f"item {i} is in {seen[i]} validation folds: each item must be in exactly one"
+        )
     for f, (_, valid) in enumerate(folds):
         counts = np.bincount(labels[np.asarray(valid)], minlength=3)
         for c, n_c in enumerate(np.bincount(labels)):

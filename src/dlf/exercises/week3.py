@@ -35,8 +35,13 @@ def _grads(f, inputs: list[torch.Tensor], dout: torch.Tensor) -> list[torch.Tens
 
 def _compare_grads(names, mine, ref, n=None, hint=None) -> float:
     if not isinstance(mine, tuple | list) or len(mine) != len(names):
-        raise CheckFailed(f"return {len(names)} gradients ({', '.join(names)}), got {type(mine).__name__}")
-    return max(expect_close(name, a, b, n=n, hint=hint) for name, a, b in zip(names, mine, ref, strict=True))
+        raise CheckFailed(
+            f"return {len(names)} gradients ({', '.join(names)}), got {type(mine).__name__}"
+        )
+    return max(
+        expect_close(name, a, b, n=n, hint=hint)
+        for name, a, b in zip(names, mine, ref, strict=True)
+    )
 
 
 # ---- linear and ReLU -----------------------------------------------------------------------
@@ -104,9 +109,15 @@ def _conv_check(fwd, bwd, n_vectorised: int | None) -> float:
             raise CheckFailed(f"forward made {count.n} torch calls for a {n}x2x5x6 input: that is "
                               "a loop over pixels; use F.unfold and one matrix multiply")  # fmt: skip
         dout = _rand(*ref_out.shape)
-        ref = _grads(lambda x, w, b, s=stride, p=pad: F.conv2d(x, w, b, stride=s, padding=p), [x, w, b], dout)
+        ref = _grads(
+            lambda x, w, b, s=stride, p=pad: F.conv2d(x, w, b, stride=s, padding=p), [x, w, b], dout
+        )
         overlap = stride < 3  # with a 3x3 kernel, windows overlap unless the stride is 3
-        hint = "wrong where windows overlap: accumulate (+=) into dx, do not assign" if overlap else None
+        hint = (
+            "wrong where windows overlap: accumulate (+=) into dx, do not assign"
+            if overlap
+            else None
+        )
         with _CountOps() as count:
             grads = bwd(dout, cache)
         errs.append(_compare_grads(["dx", "dw", "db"], grads, ref, n=n, hint=hint))
@@ -153,9 +164,19 @@ def check_maxpool(m: ModuleType) -> float:
         dout = _rand(*ref_out.shape)
         (ref,) = _grads(lambda x, k=kernel, s=stride: F.max_pool2d(x, k, s), [x], dout)
         dx = bwd(dout, cache)
-        if isinstance(dx, torch.Tensor) and dx.shape == x.shape and (dx != 0).sum() > (ref != 0).sum():
-            raise CheckFailed("the gradient went to every element of the window: only the max gets it")
-        hint = "overlapping windows: accumulate (+=) into dx, do not assign" if kernel > stride else None
+        if (
+            isinstance(dx, torch.Tensor)
+            and dx.shape == x.shape
+            and (dx != 0).sum() > (ref != 0).sum()
+        ):
+            raise CheckFailed(
+                "the gradient went to every element of the window: only the max gets it"
+            )
+        hint = (
+            "overlapping windows: accumulate (+=) into dx, do not assign"
+            if kernel > stride
+            else None
+        )
         errs.append(expect_close(f"dx (kernel {kernel}, stride {stride})", dx, ref, hint=hint))
     return max(errs)
 
@@ -218,12 +239,18 @@ def check_block(m: ModuleType) -> float:
         n_ref = sum(p.numel() for p in ref.parameters())
         n_mine = sum(p.numel() for p in mine.parameters())
         if n_mine != n_ref:
-            extra = "; convs followed by batch norm need no bias (bias=False)" if n_mine - n_ref == 2 * planes else ""
+            extra = (
+                "; convs followed by batch norm need no bias (bias=False)"
+                if n_mine - n_ref == 2 * planes
+                else ""
+            )
             raise CheckFailed(f"{n_mine} parameters, dlf's block has {n_ref}{extra}")
         theirs, ours = set(mine.state_dict()), set(ref.state_dict())
         if theirs != ours:
             missing = sorted(ours - theirs)[:3]
-            raise CheckFailed(f"name the layers as dlf does (conv1, bn1, conv2, bn2, downsample): missing {missing}")
+            raise CheckFailed(
+                f"name the layers as dlf does (conv1, bn1, conv2, bn2, downsample): missing {missing}"
+            )
         mine.load_state_dict(ref.state_dict())
         x = _rand(2, inplanes, 6, 6)
         for train in (True, False):

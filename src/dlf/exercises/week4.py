@@ -29,9 +29,13 @@ def check_cross_entropy(m: ModuleType) -> float:
     x = logits.clone().requires_grad_()
     loss = ce(x, target)
     if not loss.requires_grad:
-        raise CheckFailed("the loss is cut off from autograd (.item(), .detach() or numpy?): keep it in torch")
+        raise CheckFailed(
+            "the loss is cut off from autograd (.item(), .detach() or numpy?): keep it in torch"
+        )
     loss.backward()
-    errs.append(expect_close("gradient", x.grad, _grad(lambda z: F.cross_entropy(z, target), logits), n=n))
+    errs.append(
+        expect_close("gradient", x.grad, _grad(lambda z: F.cross_entropy(z, target), logits), n=n)
+    )
 
     big = logits * 1000  # logits of ±1000: exp overflows unless the row max is taken out
     errs.append(expect_close("loss at logits of 1000", ce(big, target), F.cross_entropy(big, target), n=n,
@@ -125,7 +129,9 @@ def check_sgd(m: ModuleType) -> float:
     errs = []
     for what, kw, hint in stages:
         ref = _trajectory(lambda ps, kw=kw: torch.optim.SGD(ps, **kw))
-        errs.append(_compare_trajectories(what, _trajectory(lambda ps, kw=kw: sgd(ps, **kw)), ref, hint))
+        errs.append(
+            _compare_trajectories(what, _trajectory(lambda ps, kw=kw: sgd(ps, **kw)), ref, hint)
+        )
     ref = _trajectory(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), groups=True)
     mine = _trajectory(lambda ps: sgd(ps, lr=0.1, momentum=0.9), groups=True)
     errs.append(_compare_trajectories("two parameter groups", mine, ref,
@@ -140,7 +146,9 @@ def check_adam(m: ModuleType) -> float:
     first_ref = _trajectory(lambda ps: torch.optim.Adam(ps, lr=lr), steps=1)[0]
     _, _, w0, c0 = _problem()
     start = torch.cat([w0, c0])
-    size = float((first_mine - start).abs().median() / lr)  # Adam's first step moves each weight by ≈ lr
+    size = float(
+        (first_mine - start).abs().median() / lr
+    )  # Adam's first step moves each weight by ≈ lr
     hint = "wrong values"
     if math.isclose(size, 0.1, rel_tol=0.05):
         hint = "Adam's first steps are too small (0.1·lr): apply bias correction m / (1-β1^t)"
@@ -231,15 +239,23 @@ def check_fit(m: ModuleType) -> float:
     returned = fit(model, batches, F.cross_entropy, opt)
     after = _params(model)
     if torch.equal(after, before):
-        raise CheckFailed("the weights did not change: opt.zero_grad() must come before backward, and opt.step() after it")
+        raise CheckFailed(
+            "the weights did not change: opt.zero_grad() must come before backward, and opt.step() after it"
+        )
     if not model.training:
-        raise CheckFailed("the model trained in eval mode: call model.train() first (batch norm and dropout differ)")
+        raise CheckFailed(
+            "the model trained in eval mode: call model.train() first (batch norm and dropout differ)"
+        )
     if torch.allclose(after, _params(acc_model), rtol=1e-9, atol=1e-12):
-        raise CheckFailed("gradients accumulated across batches: call opt.zero_grad() every step, before backward")
+        raise CheckFailed(
+            "gradients accumulated across batches: call opt.zero_grad() every step, before backward"
+        )
     err = expect_close("weights after one epoch", after, _params(ref_model),
                        hint="the order is zero_grad -> forward -> loss -> backward -> step, once per batch")  # fmt: skip
     if not isinstance(returned, float):
-        raise CheckFailed(f"returned {type(returned).__name__}: return the mean loss as a Python float")
+        raise CheckFailed(
+            f"returned {type(returned).__name__}: return the mean loss as a Python float"
+        )
     mean = sum(ref_losses) / len(ref_losses)
     err2 = expect_close("returned mean loss", torch.tensor(returned, dtype=torch.float64),
                         torch.tensor(mean, dtype=torch.float64), n=len(batches),

@@ -23,7 +23,7 @@ def relu_backward(dout, cache):
 
 
 def conv_forward_naive(x, w, b, stride=1, pad=0):
-    n, c, h, wd = x.shape
+    n, _c, h, wd = x.shape
     f, _, kh, kw = w.shape
     xp = F.pad(x, (pad, pad, pad, pad))
     ho, wo = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1

@@ -62,7 +62,9 @@ def rle_decode(rle: str, height: int, width: int) -> np.ndarray:
     raise NotImplementedError
 
 
-def stratified_kfold(labels: np.ndarray, k: int = 5, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+def stratified_kfold(
+    labels: np.ndarray, k: int = 5, seed: int = 0
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """k (train_idx, valid_idx) pairs of int arrays: every item is in exactly one validation
     fold; each class is spread over the folds as evenly as possible (a fold holds n_c // k or
     n_c // k + 1 items of a class with n_c items); the order within a class is shuffled with

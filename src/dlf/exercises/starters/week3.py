@@ -34,7 +34,9 @@ def relu_backward(dout: torch.Tensor, cache):
     raise NotImplementedError
 
 
-def conv_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int = 1, pad: int = 0):
+def conv_forward_naive(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int = 1, pad: int = 0
+):
     """Convolution (deep learning's: cross-correlation, the kernel is not flipped) with loops.
 
     x: N x C x H x W, w: F x C x KH x KW, b: F; zero padding `pad` on each side.
@@ -48,7 +50,9 @@ def conv_backward_naive(dout: torch.Tensor, cache):
     raise NotImplementedError
 
 
-def conv_forward_unfold(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int = 1, pad: int = 0):
+def conv_forward_unfold(
+    x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, stride: int = 1, pad: int = 0
+):
     """The same convolution without Python loops: torch.nn.functional.unfold turns x into
     columns (N x C·KH·KW x H'·W'), one matrix multiply with w does the rest."""
     raise NotImplementedError
@@ -106,7 +110,14 @@ class BasicBlock(nn.Module):
 
     expansion = 1  # ResNet reads it: the block's output has planes * expansion channels
 
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None, **kwargs):
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        **kwargs,
+    ):
         super().__init__()
         raise NotImplementedError
 
