@@ -3,7 +3,7 @@
     dlf synth TASK DIR [--n N] [--seed S]
     dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
                    [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--device D]
-                   [--option KEY=VALUE] [--resume] [--overwrite]
+                   [--option KEY=VALUE] [--use [KIND=]FILE:NAME] [--resume] [--overwrite]
     dlf lr-find TASK [--data DIR] [--out FILE.png] [--arch NAME] [--size PX] [--bs N]
                      [--option KEY=VALUE] [--num-it N] [--start-lr X] [--end-lr X]
     dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
@@ -58,7 +58,7 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
-                      tta=args.tta)  # fmt: skip
+                      tta=args.tta, use=args.use)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite)
 
 
@@ -232,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "predictions the post-processing is fitted on, and later the submission")  # fmt: skip
     p.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="a task-specific setting")  # fmt: skip
+    p.add_argument("--use", action="append", metavar="[KIND=]FILE:NAME",
+                   help="your own optimizer, loss, schedule, block or dataset in place of dlf's "
+                   "(e.g. my_week4.py:Adam; see `dlf exercise list`)")  # fmt: skip
     p.add_argument(
         "--resume",
         action="store_true",

@@ -62,6 +62,7 @@ class TrainConfig:
     options: dict = field(default_factory=dict)  # task-specific settings
     device: str | None = None  # auto, cpu, cuda, cuda:N or mps
     tta: int | None = None  # TTA passes for validation predictions and the submission alike
+    use: list[str] | None = None  # a member's own parts, KIND=FILE:NAME (dlf.tasks.plugins)
 
     def fill_defaults(self, task_defaults: dict) -> "TrainConfig":
         """Set every field left as None from the task's defaults, then BASE_DEFAULTS."""

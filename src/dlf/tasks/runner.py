@@ -22,8 +22,15 @@ from dlf.core.version import __version__
 from dlf.report.html import write_run_report
 from dlf.tasks.base import Task, TrainConfig
 from dlf.tasks.checks import check_trainable
-from dlf.tasks.compose import build_training, context, inference_loaders, predictions
+from dlf.tasks.compose import (
+    build_training,
+    context,
+    inference_loaders,
+    model_with_member_parts,
+    predictions,
+)
 from dlf.tasks.options import options_dict, parse_options
+from dlf.tasks.plugins import learner_settings, member_parts
 from dlf.tasks.run_folder import (
     RUN_FILES,
     RunLog,
@@ -127,6 +134,8 @@ def train(
             cfg.out = str(run)
             # typed and complete in config.json: "1" from the command line is saved as 1
             cfg.options = options_dict(parse_options(task.Options, cfg.options, task.name))
+            # a member's parts, as KIND=FILE:NAME (a bad file is refused before anything runs)
+            cfg.use = [p.spec for p in member_parts(cfg.use).values()] or None
         device = resolve_device(cfg.device)  # a missing GPU is an error now, not after the data
         data = data_folder(task, cfg, log)
         cfg.data = str(data)
@@ -143,11 +152,12 @@ def train(
         checkpoint = Checkpoint(run, every_steps=cfg.checkpoint_every)
         stop = StopOnInterrupt(checkpoint, run, log, task.name)
         cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
+        opt, sched = learner_settings(built.member)  # a member's optimizer, schedule (--use)
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
-                        cbs=[*cbs, *built.callbacks], logger=log)  # fmt: skip
+                        cbs=[*cbs, *built.callbacks], logger=log, **opt)  # fmt: skip
         if resuming:
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
-        learn.fit_one_cycle(cfg.epochs, cfg.lr)
+        learn.fit_one_cycle(cfg.epochs, cfg.lr, **sched)
         if stop.hit:
             raise DlfError(
                 f"{run}: interrupted; resume with: dlf train {task.name} --out {run} --resume"
@@ -259,7 +269,8 @@ def predict(
     out = Path(out or run / "submission.csv")
     ctx = context(task, cfg, data, log, fitted)
     test = task.data(ctx, "test")
-    model = task.model(ctx)
+    blocks = [u for u in cfg.use or [] if u.startswith("block=")]  # the run's own block class
+    model = model_with_member_parts(task.model(ctx), member_parts(blocks))
     load_weights(model, run / "model.safetensors")
     dls = inference_loaders(task, ctx, test, dev)
     learn = Learner(
@@ -310,8 +321,12 @@ def lr_find(task: Task, cfg: TrainConfig, out_png: Path, **sweep) -> Suggestions
     cfg.fill_defaults(task.defaults)
     data = data_folder(task, cfg, log)
     seed_everything(cfg.seed)
-    parts = build_training(task, cfg, data, log).parts
-    learn = Learner(parts.model, parts.dls, parts.loss_func, precision=cfg.precision, logger=log)
+    built = build_training(task, cfg, data, log)
+    parts = built.parts
+    opt, _ = learner_settings(built.member)
+    learn = Learner(
+        parts.model, parts.dls, parts.loss_func, precision=cfg.precision, logger=log, **opt
+    )
     sug = learn.lr_find(show_plot=False, **sweep)
     f = learn.lr_finder
     atomic_write_bytes(out_png, plot_lr_find(f.lrs, f.losses, sug))

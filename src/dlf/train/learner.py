@@ -318,10 +318,15 @@ class Learner:
         pct_start: float = 0.25,
         moms: tuple[float, float, float] = (0.95, 0.85, 0.95),
         cbs: Sequence = (),
+        lr_schedule: Callable[
+            [float, float, float, float], Callable[[float], float]
+        ] = one_cycle_lr,
     ) -> None:
-        """Leslie Smith's one-cycle policy with fastai's defaults."""
+        """Leslie Smith's one-cycle policy with fastai's defaults. `lr_schedule` builds the
+        learning-rate curve from (lr_max, div, div_final, pct_start): a member's own one-cycle
+        function can take the place of dlf's (`dlf train --use`)."""
         lrs = self.lr_per_group(self.lr if lr_max is None else lr_max)
-        scheds = {"lr": [one_cycle_lr(lr, div, div_final, pct_start) for lr in lrs]}
+        scheds = {"lr": [lr_schedule(lr, div, div_final, pct_start) for lr in lrs]}
         if self.opt is None:
             self.create_opt()
         if any("betas" in g or "momentum" in g for g in self.opt.param_groups):
