@@ -70,7 +70,7 @@ class Result:
 
 def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
     """CS231n's relative error, the largest over all elements."""
-    a, b = torch.as_tensor(a).double(), torch.as_tensor(b).double()
+    a, b = torch.as_tensor(a).detach().double(), torch.as_tensor(b).detach().double()
     if a.numel() == 0:
         return 0.0
     den = (a.abs() + b.abs()).clamp_min(1e-8)
@@ -79,7 +79,7 @@ def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def factor_hint(mine: torch.Tensor, ref: torch.Tensor, n: int | None) -> str | None:
     """When `mine` is `ref` times a constant, say which constant (1/N, N, -1, ...)."""
-    mine, ref = mine.double().flatten(), ref.double().flatten()
+    mine, ref = mine.detach().double().flatten(), ref.detach().double().flatten()
     if float(ref @ ref) == 0:
         return None
     scale = float(mine @ ref) / float(ref @ ref)

@@ -219,7 +219,7 @@ def _reference_loop(model, batches, accumulate: bool = False):
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     return losses
 
 
