@@ -141,6 +141,8 @@ def cmd_exercise(args) -> None:
     if args.action == "list":
         print(exercise_list())
         return
+    if args.week is None:
+        raise DlfError("dlf exercise start needs the week: dlf exercise start week3 [--to FILE]")
     out = exercise_start(args.week, args.to and Path(args.to))
     print(f"wrote {out}: fill in the functions, then run: dlf check {args.week} {out}")
 
@@ -305,9 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("exercise", help="the weekly exercises: list them, or write a starter file")
     p.add_argument("action", choices=["list", "start"])
-    p.add_argument(
-        "week", nargs="?", default="week2", help="week2, week3, week4 or week5 (for start)"
-    )
+    p.add_argument("week", nargs="?", help="week2, week3, week4 or week5 (for start)")
     p.add_argument("--to", help="the starter's file name (default my_WEEK.py; never overwritten)")
     p.set_defaults(func=cmd_exercise)
 

@@ -57,6 +57,7 @@ def test_check_reports_raising_hanging_printing_code_per_check(capsys, tmp_path,
         "    while True:\n        pass\n"
         "\n\ndef focal_loss(logits, target, alpha=0.25, gamma=2.0):\n"
         "    return logits.reshape(5, -1)  # raises for these shapes\n"
+        "\n\ndef fit_one_epoch(model, loader, loss_func, opt):\n    raise SystemExit(1)\n"
         "\n\n_one_cycle = one_cycle_lr\n\n\ndef one_cycle_lr(*args, **kwargs):\n"
         "    print('debugging the schedule')\n    return _one_cycle(*args, **kwargs)\n"
     )
@@ -70,6 +71,7 @@ def test_check_reports_raising_hanging_printing_code_per_check(capsys, tmp_path,
         and "printed 2 line(s)" in rows["one_cycle"]
     )
     assert rows["adam"].split(" | ")[1].strip() == "pass"
+    assert "your code called exit()" in rows["fit_one_epoch"]
     rc, out, _ = run(capsys, "check", "week4", mine, "--only", "adam")
     assert rc == 0 and len(out.strip().splitlines()) == 4  # header, rule, one row, summary
 
@@ -84,11 +86,17 @@ def test_check_reports_raising_hanging_printing_code_per_check(capsys, tmp_path,
             "--only nope: no such exercise in week4",
         ),
         (["check", "week4", "BROKEN"], "broken.py:2: syntax error"),
+        (["check", "week4", "EXITS"], "importing it called exit()"),
+        (["exercise", "start"], "dlf exercise start needs the week"),
     ],
 )
-def test_bad_input_is_one_line_and_status_2(capsys, tmp_path, argv, message):
+def test_bad_input_is_one_line_and_status_2(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)  # `exercise start` writes into the working folder
     broken = tmp_path / "broken.py"
     broken.write_text("x = 1\ndef f(:\n")
-    argv = [{"SOLUTION": SOLUTIONS / "week4.py", "BROKEN": broken}.get(a, a) for a in argv]
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(3)\n")
+    files = {"SOLUTION": SOLUTIONS / "week4.py", "BROKEN": broken, "EXITS": exits}
+    argv = [files.get(a, a) for a in argv]
     rc, _out, err = run(capsys, *argv)
     assert rc == 2 and message in err and err.count("\n") == 1, err

@@ -96,10 +96,15 @@ def test_members_loss_and_schedule_match_dlfs(aptos, tmp_path):
     assert _max_weight_gap(tmp_path / "s1", tmp_path / "s2") < 1e-4 and _qwk(mine) == _qwk(ours)
 
 
-def test_members_dataset_feeds_the_run(aptos, tmp_path):
+def test_members_dataset_feeds_a_run_from_the_command_line(aptos, tmp_path, capsys):
     data, _ = aptos
-    result = _train(tmp_path / "d", data, [f"{SOLUTIONS / 'week2.py'}:FundusDataset"])
-    assert result["config"]["use"][0].startswith("dataset=") and 0 <= result["valid"]["qwk"] <= 1
+    run, use = tmp_path / "d", f"{SOLUTIONS / 'week2.py'}:FundusDataset"
+    argv = ["train", "aptos", "--data", data, "--out", run, "--epochs", "1", "--size", "32",
+            "--bs", "8", "--arch", "lenet", "--precision", "fp32", "--use", use]  # fmt: skip
+    assert main([str(a) for a in argv]) == 0, capsys.readouterr().err
+    assert "your parts in this run: dataset FundusDataset from week2.py" in capsys.readouterr().out
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["config"]["use"] == [f"dataset={SOLUTIONS / 'week2.py'}:FundusDataset"]
 
 
 @pytest.mark.parametrize(

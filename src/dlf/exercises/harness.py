@@ -221,6 +221,11 @@ def load_member_file(path: Path, time_s: float | None = None) -> ModuleType:
         raise DlfError(
             f"{path}:{e.lineno}: syntax error: {e.msg}; fix it and check again"
         ) from None
+    except SystemExit:
+        sys.modules.pop(name, None)
+        raise DlfError(
+            f"{path}: importing it called exit(); put that under `if __name__ == '__main__':`"
+        ) from None
     except _TimeUp:
         sys.modules.pop(name, None)
         raise DlfError(
@@ -248,6 +253,8 @@ def run_exercise(ex: Exercise, module: ModuleType, time_s: float | None = None) 
         result = Result(ex.name, True, err)
     except CheckFailed as e:
         result = Result(ex.name, False, e.error, e.hint)
+    except SystemExit:
+        result = Result(ex.name, False, None, "your code called exit(): return a value instead")
     except _TimeUp:
         result = Result(ex.name, False, None,
                         f"took over {time_s:.0f} s: a loop that never ends, or a loop over "
