@@ -39,16 +39,16 @@ def _load_status() -> dict:
 
 
 def exercise_list() -> str:
-    """week | exercise | what to write | your last result."""
+    """week | exercise | what to write | --use kind | your last result."""
     status = _load_status()
-    rows = [("week", "exercise", "what", "your status")]
+    rows = [("week", "exercise", "what", "--use", "your status")]
     for week in WEEKS:
         for ex in exercises_of(week):
             s = status.get(f"{week}/{ex.name}")
-            rows.append((week, ex.name, ex.what, s or "not checked yet"))
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+            rows.append((week, ex.name, ex.what, ex.plugs_in_as or "-", s or "not checked yet"))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
-        " | ".join([*(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)), r[3]]) for r in rows
+        " | ".join([*(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)), r[4]]) for r in rows
     )
 
 
