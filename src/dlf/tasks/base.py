@@ -136,6 +136,9 @@ class Task:
     #: what `dlf evaluate` reads besides --pred: {option name: help}; each becomes a
     #: `--name PATH` argument and reaches `evaluate` as a keyword (dashes as underscores)
     truth_inputs: ClassVar[dict[str, str]] = {"truth": "the answer key (CSV)"}
+    #: the competition's Kaggle slugs: in a kernel, `/kaggle/input/<slug>/` is the default
+    #: data folder (the first that exists; see dlf.core.kaggle)
+    kaggle_slugs: ClassVar[tuple[str, ...]] = ()
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         raise NotImplementedError

@@ -86,6 +86,7 @@ class AptosOptions:
 class AptosTask(Task):
     name = "aptos"
     metric_name = "qwk"
+    kaggle_slugs = ("aptos2019-blindness-detection",)  # /kaggle/input/<slug>/ in a kernel
     defaults = {"epochs": 12, "arch": "resnet18", "size": 128, "bs": 32, "lr": 1e-3, "tta": 2}
     synth_n = 600
     Options = AptosOptions

@@ -68,6 +68,7 @@ class OidOptions:
 class OidTask(DetectionTask):
     name = "oid"
     metric_name = "map"
+    kaggle_slugs = ("open-images-2019-object-detection",)  # /kaggle/input/<slug>/ in a kernel
     defaults = {"epochs": 30, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 3e-3, "tta": 2}
     synth_n = 1000
     Options = OidOptions

@@ -118,6 +118,7 @@ class SiimOptions:
 class SiimTask(Task):
     name = "siim"
     metric_name = "dice"
+    kaggle_slugs = ("siim-acr-pneumothorax-segmentation",)  # /kaggle/input/<slug>/ in a kernel
     defaults = {"epochs": 16, "arch": "unet_resnet34", "size": 256, "bs": 16, "lr": 1e-3, "tta": 2}
     synth_n = 240
     Options = SiimOptions

@@ -59,6 +59,7 @@ class VrdOptions:
 class VrdTask(DetectionTask):
     name = "vrd"
     metric_name = "score"
+    kaggle_slugs = ("open-images-2019-visual-relationship",)  # /kaggle/input/<slug>/ in a kernel
     defaults = {"epochs": 30, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 3e-3, "tta": 2}
     synth_n = 600
     Options = VrdOptions

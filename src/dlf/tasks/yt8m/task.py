@@ -145,6 +145,7 @@ class FinetuneSwitch:
 class Yt8mTask(Task):
     name = "yt8m"
     metric_name = "map"
+    kaggle_slugs = ("youtube8m-2019",)  # /kaggle/input/<slug>/ in a kernel
     defaults = {"epochs": 12, "arch": "video_attention", "bs": 32, "lr": 2e-3, "tta": 1}
     synth_n = 240
     Options = Yt8mOptions
