@@ -105,7 +105,7 @@ def test_dlf_in_a_notebook_kernel(tmp_path, monkeypatch):
     monkeypatch.delenv("DLF_DEBUG", raising=False)
     cell = nbformat.v4.new_code_cell
     nb = nbformat.v4.new_notebook(cells=[
-        cell("import os, sys\nsys.path.insert(0, %r)\nfrom dlf import DlfError" % str(Path(__file__).parent)),
+        cell(f"import os, sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\nfrom dlf import DlfError"),
         cell("raise DlfError('train.csv line 3: 1 field, expected 2; fix the row')"),
         cell("os.environ['DLF_DEBUG'] = '1'\nraise DlfError('train.csv line 3: again')"),
         cell("del os.environ['DLF_DEBUG']\nimport dlf\nfrom tiny import TinyCNN, make_dls\n"
