@@ -3,7 +3,8 @@
     dlf synth TASK DIR [--n N] [--seed S]
     dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
                    [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--device D]
-                   [--option KEY=VALUE] [--resume] [--overwrite] [--time-budget 8h]
+                   [--option KEY=VALUE] [--resume] [--overwrite] [--recipe NAME]
+                   [--time-budget 8h]
     dlf lr-find TASK [--data DIR] [--out FILE.png] [--arch NAME] [--size PX] [--bs N]
                      [--option KEY=VALUE] [--num-it N] [--start-lr X] [--end-lr X]
     dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
@@ -56,7 +57,7 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
-                      tta=args.tta)  # fmt: skip
+                      tta=args.tta, recipe=args.recipe)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget)
 
 
@@ -235,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(other settings given with it are refused; only --device may change)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--recipe", help="a named set of the task's settings, e.g. kaggle (the public "
+                   "winning-style GPU settings; sources in docs/tasks/TASK.md); given ones win")  # fmt: skip
     p.add_argument("--time-budget", type=_duration, metavar="DURATION",
                    help="e.g. 8h: stop training early enough that this command, predictions "
                    "and files included, ends within it (a Kaggle kernel's limit)")  # fmt: skip

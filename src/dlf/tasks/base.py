@@ -62,6 +62,7 @@ class TrainConfig:
     options: dict = field(default_factory=dict)  # task-specific settings
     device: str | None = None  # auto, cpu, cuda, cuda:N or mps
     tta: int | None = None  # TTA passes for validation predictions and the submission alike
+    recipe: str | None = None  # a named set of settings of the task (`Task.recipes`), or none
 
     def fill_defaults(self, task_defaults: dict) -> "TrainConfig":
         """Set every field left as None from the task's defaults, then BASE_DEFAULTS."""
@@ -139,6 +140,9 @@ class Task:
     #: the competition's Kaggle slugs: in a kernel, `/kaggle/input/<slug>/` is the default
     #: data folder (the first that exists; see dlf.core.kaggle)
     kaggle_slugs: ClassVar[tuple[str, ...]] = ()
+    #: named sets of TrainConfig fields (+ "options"), `--recipe NAME`: e.g. "kaggle", the
+    #: public winning-style GPU settings, with sources in docs/tasks/<task>.md
+    recipes: ClassVar[dict[str, dict]] = {}
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         raise NotImplementedError

@@ -26,6 +26,7 @@ from dlf.tasks.base import Task, TrainConfig
 from dlf.tasks.checks import check_trainable
 from dlf.tasks.compose import build_training, context, inference_loaders, predictions
 from dlf.tasks.options import options_dict, parse_options
+from dlf.tasks.recipes import apply_recipe
 from dlf.tasks.run_folder import (
     RUN_FILES,
     RunLog,
@@ -144,6 +145,7 @@ def train(
             else:
                 log(f"{run}: no checkpoint yet; starting the run again with its saved settings")
         else:
+            apply_recipe(task, cfg)  # --recipe: its settings, under those given
             cfg.fill_defaults(task.defaults)
             cfg.out = str(run)
             # typed and complete in config.json: "1" from the command line is saved as 1
