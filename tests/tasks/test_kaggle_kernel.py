@@ -14,6 +14,7 @@ package index, as the kernel's image).
 """
 
 import csv
+import json
 import os
 import stat
 import subprocess
@@ -68,7 +69,9 @@ def kernel(tmp_path, monkeypatch):
 def run_kernel_commands(python: str, kernel: dict) -> None:
     before = snapshot(kernel["input"])
     dlf = [python, "-m", "dlf.cli"]
-    train = [*dlf, "train", "aptos", "--epochs", "1", "--size", "32", "--bs", "8"]
+    # the kernel's command, with the recipe's backbone and size (far too big here) overridden
+    train = [*dlf, "train", "aptos", "--recipe", "kaggle", "--time-budget", "8h",
+             "--arch", "resnet18", "--size", "32", "--bs", "8", "--epochs", "1"]  # fmt: skip
     for argv in (train, [*dlf, "predict", "aptos", "--run", "runs/aptos"]):
         done = subprocess.run(argv, cwd=kernel["working"], env=kernel["env"],
                               capture_output=True, text=True, timeout=900)  # fmt: skip
@@ -78,6 +81,9 @@ def run_kernel_commands(python: str, kernel: dict) -> None:
     assert snapshot(kernel["input"]) == before  # nothing written, touched or chmod-ed
     working = kernel["working"]
     assert (working / "runs" / "aptos" / "model.safetensors").is_file()
+    cfg = json.loads((working / "runs" / "aptos" / "config.json").read_text())["config"]
+    assert cfg["recipe"] == "kaggle" and cfg["arch"] == "resnet18"  # given settings win
+    assert cfg["options"]["ben_graham"] is True and cfg["tta"] == 2  # the rest: the recipe's
     assert (working / ".dlf" / "cache").is_dir()  # the decoded-image cache, in the kernel's folder
     with open(working / "submission.csv") as f:
         rows = list(csv.reader(f))
