@@ -4,6 +4,7 @@
     dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
                    [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--device D]
                    [--option KEY=VALUE] [--use [KIND=]FILE:NAME] [--resume] [--overwrite]
+                   [--recipe NAME] [--time-budget 8h]
     dlf lr-find TASK [--data DIR] [--out FILE.png] [--arch NAME] [--size PX] [--bs N]
                      [--option KEY=VALUE] [--num-it N] [--start-lr X] [--end-lr X]
     dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
@@ -58,8 +59,8 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
-                      tta=args.tta, use=args.use)  # fmt: skip
-    train(task, cfg, resume=args.resume, overwrite=args.overwrite)
+                      tta=args.tta, use=args.use, recipe=args.recipe)  # fmt: skip
+    train(task, cfg, resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget)
 
 
 def cmd_lr_find(args) -> None:
@@ -184,6 +185,22 @@ def _positive_float(s: str) -> float:
     return v
 
 
+def _duration(s: str) -> float:
+    """'8h', '90m', '1h30m', '45s' or plain seconds -> seconds."""
+    import re
+
+    parts = re.fullmatch(
+        r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s.strip()
+    )
+    if not s.strip() or parts is None:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a duration (e.g. 8h, 90m, 1h30m, 600s)")
+    h, m, sec = (float(x or 0) for x in parts.groups())
+    seconds = 3600 * h + 60 * m + sec
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{s} must be longer than zero")
+    return seconds
+
+
 def _key_value(s: str) -> tuple[str, str]:
     key, eq, value = s.partition("=")
     if not eq or not key:
@@ -244,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(other settings given with it are refused; only --device may change)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--recipe", help="a named set of the task's settings, e.g. kaggle (the public "
+                   "winning-style GPU settings; sources in docs/tasks/TASK.md); given ones win")  # fmt: skip
+    p.add_argument("--time-budget", type=_duration, metavar="DURATION",
+                   help="e.g. 8h: stop training early enough that this command, predictions "
+                   "and files included, ends within it (a Kaggle kernel's limit)")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(

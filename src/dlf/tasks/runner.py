@@ -8,6 +8,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -15,8 +16,9 @@ import torch
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_device
+from dlf.core.kaggle import competition_input, kaggle_working
 from dlf.core.killpoint import kill_point
-from dlf.core.paths import dlf_home
+from dlf.core.paths import dlf_home, runs_root
 from dlf.core.seed import seed_everything
 from dlf.core.version import __version__
 from dlf.report.html import write_run_report
@@ -31,6 +33,7 @@ from dlf.tasks.compose import (
 )
 from dlf.tasks.options import options_dict, parse_options
 from dlf.tasks.plugins import learner_settings, member_parts
+from dlf.tasks.recipes import apply_recipe
 from dlf.tasks.run_folder import (
     RUN_FILES,
     RunLog,
@@ -38,7 +41,7 @@ from dlf.tasks.run_folder import (
     prepare_run_folder,
     refuse_changed_settings,
 )
-from dlf.train.callbacks import Checkpoint, CSVLogger, NanGuard, StopOnInterrupt
+from dlf.train.callbacks import Checkpoint, CSVLogger, NanGuard, StopOnInterrupt, TimeBudget
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
 from dlf.train.lr_find import LRFinder, Suggestions
@@ -79,13 +82,22 @@ def default_data(task: Task, log) -> Path:
 
 
 def data_folder(task: Task, cfg: TrainConfig, log) -> Path:
-    """The run's data: --data, or the embedded synthetic dataset when none is given."""
-    data = Path(cfg.data) if cfg.data else default_data(task, log)
+    """The run's data: --data; else the competition's input in a Kaggle kernel
+    (/kaggle/input/<slug>/); else the embedded synthetic dataset."""
+    data = Path(cfg.data) if cfg.data else kaggle_data(task, log) or default_data(task, log)
     if not data.is_dir():
         raise DlfError(
             f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)"
         )
     return data
+
+
+def kaggle_data(task: Task, log) -> Path | None:
+    """The competition's files as a Kaggle kernel sees them, if attached (read-only)."""
+    folder = competition_input(task.kaggle_slugs)
+    if folder is not None:
+        log(f"no --data given: using the competition's input {folder}")
+    return folder
 
 
 def environment(learn: Learner | None = None) -> dict:
@@ -104,10 +116,20 @@ def environment(learn: Learner | None = None) -> dict:
 
 
 def train(
-    task: Task, cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet: bool = False
+    task: Task,
+    cfg: TrainConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+    time_budget: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict:
-    """Train a task end to end; returns the final config (with the fitted post-processing)."""
-    run = Path(cfg.out or f"runs/{task.name}")
+    """Train a task end to end; returns the final config (with the fitted post-processing).
+
+    time_budget: seconds for this whole call; training stops early enough that the
+    validation predictions (with the run's TTA), post-processing and files still fit
+    (`TimeBudget`, reading `clock`)."""
+    run = Path(cfg.out or runs_root() / task.name)
     mode = prepare_run_folder(run, resume, overwrite)
     resuming = mode == "resume"
     saved = None
@@ -130,6 +152,7 @@ def train(
             else:
                 log(f"{run}: no checkpoint yet; starting the run again with its saved settings")
         else:
+            apply_recipe(task, cfg)  # --recipe: its settings, under those given
             cfg.fill_defaults(task.defaults)
             cfg.out = str(run)
             # typed and complete in config.json: "1" from the command line is saved as 1
@@ -153,6 +176,9 @@ def train(
         stop = StopOnInterrupt(checkpoint, run, log, task.name)
         cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
         opt, sched = learner_settings(built.member)  # a member's optimizer, schedule (--use)
+        # after training: one validation pass per TTA pass, and as much again to spare
+        budget = time_budget and TimeBudget(time_budget, reserve_passes=2.0 * cfg.tta, clock=clock)
+        cbs += [budget] if budget else []
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
                         cbs=[*cbs, *built.callbacks], logger=log, **opt)  # fmt: skip
         if resuming:
@@ -177,6 +203,8 @@ def train(
             "postprocess": post,
             "valid": {task.metric_name: score},
         }
+        if budget and budget.stopped_after:
+            result["time_budget"] = {"seconds": time_budget, "stopped_after": budget.stopped_after}
         atomic_write_text(run / "config.json", json.dumps(result, indent=2))
         kill_point("after_postprocess", learn)
 
@@ -266,7 +294,9 @@ def predict(
     data = Path(data or cfg.data)
     if not data.is_dir():
         raise DlfError(f"{data}: data folder not found; pass --data DIR")
-    out = Path(out or run / "submission.csv")
+    # a kernel's submission is the submission.csv in its working folder
+    working = kaggle_working()
+    out = Path(out or (working if working is not None else run) / "submission.csv")
     ctx = context(task, cfg, data, log, fitted)
     test = task.data(ctx, "test")
     blocks = [u for u in cfg.use or [] if u.startswith("block=")]  # the run's own block class
@@ -347,6 +377,7 @@ __all__ = [
     "default_data",
     "evaluate",
     "inference_loaders",
+    "kaggle_data",
     "load_run",
     "lr_find",
     "predict",

@@ -13,7 +13,6 @@ cancelled with their named exceptions. Nothing here reads a value back from the 
 
 import contextlib
 import math
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 from dlf.core.dist import is_main_process, world_size
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_precision
+from dlf.core.notebook import in_notebook
 from dlf.data.loaders import DataLoaders, to_device
 from dlf.train.callbacks.core import (
     CancelBatchException,
@@ -397,7 +397,7 @@ class Learner:
         self.lr_finder = finder
         sug = finder.suggestions()
         self.log(f"lr_find: {sug}")
-        if show_plot or (show_plot is None and "ipykernel" in sys.modules):
+        if show_plot or (show_plot is None and in_notebook()):
             finder.plot(sug)
         return sug
 
