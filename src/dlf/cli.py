@@ -47,16 +47,25 @@ def cmd_synth(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from dlf.core.dist import launched_by_torchrun
     from dlf.tasks.base import TrainConfig
     from dlf.tasks.registry import get_task
     from dlf.tasks.runner import train
+
+    if args.nproc and args.nproc > 1 and not launched_by_torchrun():
+        from dlf.core.launch import launch
+
+        code = launch(args.nproc, args.argv)
+        if code:  # the failed rank has printed its one-line error
+            raise SystemExit(code)
+        return
 
     task = get_task(args.task)
     options = dict(args.option or [])
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
-                      tta=args.tta)  # fmt: skip
+                      tta=args.tta, sync_bn=args.sync_bn or None)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite)
 
 
@@ -219,6 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(other settings given with it are refused; only --device may change)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--nproc", type=_positive_int,
+                   help="train as N processes on this machine (torch's elastic launcher, as "
+                   "torchrun --standalone --nproc_per_node N); see docs/scale-out.md")  # fmt: skip
+    p.add_argument("--sync-bn", action="store_true",
+                   help="with several processes: batch norm statistics over all of them")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -291,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         if extra and not getattr(args, "takes_extra", False):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.truth_args = extra
+        args.truth_args, args.argv = extra, argv
         args.func(args)
         return 0
     except DlfError as e:

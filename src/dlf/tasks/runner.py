@@ -13,6 +13,15 @@ from pathlib import Path
 import torch
 
 from dlf.core.atomic import atomic_write_text
+from dlf.core.dist import (
+    is_main_process,
+    launched_by_torchrun,
+    local_device,
+    main_first,
+    on_main,
+    process_group,
+    world_size,
+)
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_device
 from dlf.core.killpoint import kill_point
@@ -93,15 +102,29 @@ def environment(learn: Learner | None = None) -> dict:
         env["precision"] = learn.precision.name + (", channels_last" if learn.channels_last else "")
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name()
+    if world_size() > 1:
+        env["processes"] = str(world_size())
     return env
 
 
 def train(
     task: Task, cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet: bool = False
 ) -> dict:
-    """Train a task end to end; returns the final config (with the fitted post-processing)."""
+    """Train a task end to end; returns the final config (with the fitted post-processing).
+
+    Under torchrun (its RANK, WORLD_SIZE... in the environment) this process is one rank:
+    the process group is set up around the run (see dlf.core.dist), every rank trains on
+    its share, and the main rank alone writes the run folder and prints."""
+    if not launched_by_torchrun():
+        return _train(task, cfg, resume, overwrite, quiet)
+    with process_group(local_device(resolve_device(cfg.device)).type):
+        return _train(task, cfg, resume, overwrite, quiet or not is_main_process())
+
+
+def _train(task: Task, cfg: TrainConfig, resume: bool, overwrite: bool, quiet: bool) -> dict:
     run = Path(cfg.out or f"runs/{task.name}")
-    mode = prepare_run_folder(run, resume, overwrite)
+    main = is_main_process()
+    mode = on_main(lambda: prepare_run_folder(run, resume, overwrite))
     resuming = mode == "resume"
     saved = None
     if mode in ("resume", "restart"):  # checked before anything is written, the log included
@@ -109,7 +132,7 @@ def train(
         given = options_dict(parse_options(task.Options, cfg.options, task.name))
         cfg.options = {k: given[k] for k in cfg.options}  # compared by value, not by spelling
         refuse_changed_settings(run, cfg, saved, has_checkpoint=resuming)
-    log = RunLog(run / "log.txt", quiet=quiet)
+    log = RunLog(run / "log.txt" if main else None, quiet=quiet)
     stop = None
     wrote_config = False
     try:
@@ -127,16 +150,19 @@ def train(
             cfg.out = str(run)
             # typed and complete in config.json: "1" from the command line is saved as 1
             cfg.options = options_dict(parse_options(task.Options, cfg.options, task.name))
-        device = resolve_device(cfg.device)  # a missing GPU is an error now, not after the data
-        data = data_folder(task, cfg, log)
+        # a missing GPU is an error now, not after the data; under torchrun: this rank's GPU
+        device = local_device(resolve_device(cfg.device))
+        data = on_main(lambda: data_folder(task, cfg, log))  # generated once, by one rank
         cfg.data = str(data)
-        atomic_write_text(
-            run / "config.json", json.dumps({"config": dataclasses.asdict(cfg)}, indent=2)
-        )
-        wrote_config = True
+        if main:
+            atomic_write_text(
+                run / "config.json", json.dumps({"config": dataclasses.asdict(cfg)}, indent=2)
+            )
+        wrote_config = main
 
         seed_everything(cfg.seed)
-        built = build_training(task, cfg, data, log)
+        # the main rank first: a cache the data part builds is built once, then found
+        built = main_first(lambda: build_training(task, cfg, data, log))
         ctx, parts = built.ctx, built.parts
         check_trainable(parts, cfg, log)
         parts.dls.to(device)
@@ -144,7 +170,7 @@ def train(
         stop = StopOnInterrupt(checkpoint, run, log, task.name)
         cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
-                        cbs=[*cbs, *built.callbacks], logger=log)  # fmt: skip
+                        cbs=[*cbs, *built.callbacks], logger=log, sync_bn=bool(cfg.sync_bn))  # fmt: skip
         if resuming:
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
         learn.fit_one_cycle(cfg.epochs, cfg.lr)
@@ -160,13 +186,15 @@ def train(
         if post:
             post = {**post, "tta": cfg.tta}  # the TTA the settings were fitted with
         score = task.score(ctx, preds, target, post)
-        save_weights(learn.model, run / "model.safetensors")
         result = {
             "config": dataclasses.asdict(cfg),
             "fitted": ctx.fitted,
             "postprocess": post,
             "valid": {task.metric_name: score},
         }
+        if not main:  # every rank has the gathered predictions and the score; one writes
+            return result
+        save_weights(learn.model, run / "model.safetensors")
         atomic_write_text(run / "config.json", json.dumps(result, indent=2))
         kill_point("after_postprocess", learn)
 

@@ -58,6 +58,7 @@ class Checkpoint(Callback):
             "epoch": learn.epoch,
             "iter": iters_done,
             "n_iter": len(learn.dls.train),
+            "world_size": learn.world_size,  # batches are per rank: a mid-epoch resume needs as many
             "rng": get_rng_state(),
             "epoch_rng": learn.epoch_rng,
             "callbacks": {key: c.state_dict() for key, c in stateful_callbacks(learn.cbs).items()},

@@ -1,8 +1,13 @@
-"""`Recorder`: losses and metrics accumulated on the device, read once per epoch."""
+"""`Recorder`: losses and metrics accumulated on the device, read once per epoch.
+
+Under torchrun every rank records its share; at the end of each phase the sums are added up
+across ranks (one collective), so every rank holds the figures of the whole epoch."""
 
 from time import perf_counter
 
 import torch
+
+from dlf.core.dist import all_reduce_sum, world_size
 
 from dlf.train.callbacks.core import Callback, Phase
 
@@ -65,8 +70,19 @@ class Recorder(Callback):
             for m in learn.metrics:
                 m.update(learn.pred, *learn.yb)
 
+    def _sum_over_ranks(self, learn) -> None:
+        """The loss sum and item count of all ranks (the count then covers the global batch)."""
+        n = torch.tensor(float(self.count), device=learn.device)
+        both = all_reduce_sum(torch.stack([self.loss_sum.float(), n]))
+        self.loss_sum, self.count = both[0], int(both[1])
+
     def after_train(self, learn) -> None:
         self._in_train = False
+        if learn.world_size > 1:  # every rank has run the same number of batches
+            self._sum_over_ranks(learn)
+            if self._batch_losses:
+                mean = all_reduce_sum(torch.stack(self._batch_losses).float()) / world_size()
+                self._batch_losses = list(mean)
         seconds = perf_counter() - self.t_phase
         self.train_loss = (self.loss_sum / max(1, self.count)).item()
         self.losses += (
@@ -83,6 +99,10 @@ class Recorder(Callback):
         )
 
     def after_valid(self, learn) -> None:
+        if learn.valid_sharded:  # each rank saw its share: combine them
+            self._sum_over_ranks(learn)
+            for m in learn.metrics:
+                m.sync(learn.device)
         valid = {
             "valid_loss": (self.loss_sum / max(1, self.count)).item() if learn.yb else float("nan")
         }
