@@ -50,13 +50,17 @@ def cmd_train(args) -> None:
     from dlf.core.dist import launched_by_torchrun
     from dlf.tasks.base import TrainConfig
     from dlf.tasks.registry import get_task
-    from dlf.tasks.runner import train
+    from dlf.tasks.runner import forget_unstarted_run, train
 
     if args.nproc and args.nproc > 1 and not launched_by_torchrun():
         from dlf.core.launch import launch
 
+        run = Path(args.out or f"runs/{get_task(args.task).name}")
+        fresh = not (run / "config.json").exists()
         code = launch(args.nproc, args.argv)
         if code:  # the failed rank has printed its one-line error
+            if fresh:  # the others were stopped before they could tidy up
+                forget_unstarted_run(run)
             raise SystemExit(code)
         return
 

@@ -43,8 +43,8 @@ def launch(nproc: int, argv: list[str]) -> int:
         max_restarts=0,  # a failed run is resumed by the user with --resume, not replayed
         monitor_interval=0.1,  # how soon the others are stopped after one fails
     )
-    # The agent reports each stopped worker at WARNING; the failed one has said why.
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    # The agent reports each failed or stopped worker; the failed one has said why itself.
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)
     try:
         elastic_launch(config, sys.executable)("-m", "dlf", *without_nproc(argv))
     except ChildFailedError as e:

@@ -238,6 +238,17 @@ def _train(task: Task, cfg: TrainConfig, resume: bool, overwrite: bool, quiet: b
         log.close()
 
 
+def forget_unstarted_run(run: Path) -> None:
+    """After a multi-process launch whose ranks failed: if the run never reached its first
+    checkpoint, do what a single process does on failure (`forget_failed_start`). The rank
+    that failed said why; the others were stopped by the launcher before they could."""
+    if (run / "config.json").is_file() and not (run / "checkpoint" / "state.pt").is_file():
+        forget_failed_start(run)
+        log = RunLog(run / "log.txt", quiet=True)
+        log.to_file("nothing trained yet: rerun with corrected settings, same --out")
+        log.close()
+
+
 def load_run(task: Task, run: Path) -> tuple[TrainConfig, dict, dict]:
     """A finished run's settings, fitted facts and post-processing."""
     run = Path(run)
@@ -359,6 +370,7 @@ __all__ = [
     "context",
     "default_data",
     "evaluate",
+    "forget_unstarted_run",
     "inference_loaders",
     "load_run",
     "lr_find",

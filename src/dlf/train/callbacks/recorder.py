@@ -7,7 +7,7 @@ from time import perf_counter
 
 import torch
 
-from dlf.core.dist import all_reduce_sum, world_size
+from dlf.core.dist import all_reduce_sum, rank, world_size
 
 from dlf.train.callbacks.core import Callback, Phase
 
@@ -70,11 +70,16 @@ class Recorder(Callback):
             for m in learn.metrics:
                 m.update(learn.pred, *learn.yb)
 
+    def _summed(self) -> tuple[torch.Tensor, int]:
+        """(loss sum, item count) over all ranks, in one collective (float64 keeps the
+        count exact)."""
+        n = torch.tensor(float(self.count), dtype=torch.float64, device=self.loss_sum.device)
+        both = all_reduce_sum(torch.stack([self.loss_sum.double(), n]))
+        return both[0].to(self.loss_sum.dtype), int(both[1])
+
     def _sum_over_ranks(self, learn) -> None:
         """The loss sum and item count of all ranks (the count then covers the global batch)."""
-        n = torch.tensor(float(self.count), device=learn.device)
-        both = all_reduce_sum(torch.stack([self.loss_sum.float(), n]))
-        self.loss_sum, self.count = both[0], int(both[1])
+        self.loss_sum, self.count = self._summed()
 
     def after_train(self, learn) -> None:
         self._in_train = False
@@ -119,11 +124,15 @@ class Recorder(Callback):
         self.values.append(row)
 
     def state_dict(self) -> dict:
+        """Called on every rank (see Checkpoint.save): the sums of an unfinished epoch are
+        saved as the sums over all ranks, which rank 0 alone takes back on resume."""
         partial = {}
         if getattr(self, "_in_train", False):
-            partial = {"loss_sum": self.loss_sum.detach().cpu(), "count": self.count}
+            loss_sum, count = self._summed()
+            partial = {"loss_sum": loss_sum.detach().cpu(), "count": count}
             if self._batch_losses:
-                partial["batch_losses"] = torch.stack(self._batch_losses).detach().cpu()
+                losses = all_reduce_sum(torch.stack(self._batch_losses).detach().float())
+                partial["batch_losses"] = losses.cpu()
         return {
             "values": self.values,
             "losses": self.losses,
@@ -135,7 +144,12 @@ class Recorder(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.values, self.losses = list(state["values"]), list(state["losses"])
         self.lrs, self.stats = list(state["lrs"]), list(state["stats"])
-        self._resume_partial = state.get("partial") or None
+        partial = state.get("partial") or None
+        if partial and rank() != 0:  # rank 0 carries the other ranks' share: start from 0
+            partial = {"loss_sum": torch.zeros(()), "count": 0}
+            if "batch_losses" in state["partial"]:
+                partial["batch_losses"] = torch.zeros_like(state["partial"]["batch_losses"])
+        self._resume_partial = partial
 
     def after_cancel_train(self, learn) -> None:
         self.after_train(learn)
