@@ -4,22 +4,26 @@
     python -m torch.distributed.run --standalone --nproc_per_node 2 ddp_script.py OUT --bs 8
 
 The main rank saves the final weights, the recorded losses and metrics, and the validation
-predictions to OUT (torch.save), for the tests to compare. No random augmentation and no
+predictions to OUT (torch.save), for the tests to compare. Each rank gives the Checkpoint and
+CSVLogger a folder of its own, rankR/ beside OUT, and says what it logged in saidR.json: only
+rank 0 may write or speak. No random augmentation and no
 dropout: the only randomness is the init and the epoch order, drawn alike on every rank.
 """
 
 import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlf.core.dist import is_main_process, process_group
+from dlf.core.dist import is_main_process, process_group, rank
 from dlf.core.seed import seed_everything
 from dlf.data.loaders import DataLoaders
 from dlf.data.resident import ArrayLoader, array_column
-from dlf.train.callbacks import GradientAccumulation
+from dlf.train.callbacks import Checkpoint, CSVLogger, GradientAccumulation
 from dlf.train.learner import Learner
 from dlf.train.metrics import QWK, AccumMetric, accuracy
 
@@ -49,11 +53,15 @@ def train_and_save(out: str, bs: int, accumulate: int = 1, epochs: int = 3) -> N
         dls = DataLoaders(train, valid, device="cpu")
         model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 4))
         metrics = [accuracy, QWK(4), AccumMetric(lambda p, t: F.cross_entropy(p, t), "ce")]
-        cbs = [GradientAccumulation(accumulate)] if accumulate > 1 else []
+        folder = Path(out).parent / f"rank{rank()}"
+        cbs = [Checkpoint(folder, every_steps=3), CSVLogger(folder / "metrics.csv")]
+        cbs += [GradientAccumulation(accumulate)] if accumulate > 1 else []
+        said: list[str] = []
         learn = Learner(model, dls, F.cross_entropy, opt_func=sgd, lr=0.05, metrics=metrics,
-                        cbs=cbs, precision="fp32", logger=lambda m: None)  # fmt: skip
+                        cbs=cbs, precision="fp32", logger=said.append)  # fmt: skip
         learn.fit(epochs)
         preds, targets = learn.get_preds()
+        (Path(out).parent / f"said{rank()}.json").write_text(json.dumps(said))
         if is_main_process():
             torch.save({"weights": model.state_dict(), "values": learn.recorder.values,
                         "losses": learn.recorder.losses, "preds": preds, "targets": targets},

@@ -9,6 +9,7 @@ over 2b items at once; the same sum in another order differs in the last bits of
 6e-8 in the weights; the tolerances below are 20x that.
 """
 
+import json
 import subprocess
 
 import pytest
@@ -21,7 +22,8 @@ ATOL = 1e-6
 
 
 def run_two_ranks(tmp_path, *args) -> dict:
-    out = tmp_path / "two.pt"
+    out = tmp_path / "two" / "result.pt"
+    out.parent.mkdir()
     cmd = torchrun_cmd("--standalone", "--nproc_per_node", 2, HERE / "ddp_script.py", out, *args)
     p = subprocess.run(cmd, env=rank_env(tmp_path / "home"), capture_output=True, text=True,
                        timeout=240)  # fmt: skip
@@ -30,7 +32,8 @@ def run_two_ranks(tmp_path, *args) -> dict:
 
 
 def run_one_process(tmp_path, bs: int, accumulate: int = 1) -> dict:
-    out = tmp_path / "one.pt"
+    out = tmp_path / "one" / "result.pt"
+    out.parent.mkdir()
     train_and_save(str(out), bs, accumulate)
     return torch.load(out, weights_only=False)
 
@@ -51,6 +54,13 @@ def assert_same_training(one: dict, two: dict) -> None:
 
 def test_two_ranks_of_batch_8_train_as_one_process_of_batch_16(tmp_path):
     assert_same_training(run_one_process(tmp_path, bs=16), run_two_ranks(tmp_path, "--bs", 8))
+    # only rank 0 wrote (checkpoints mid-epoch and at epoch ends, metrics.csv) and spoke
+    two = tmp_path / "two"
+    assert {p.name for p in (two / "rank0").iterdir()} == {"checkpoint", "metrics.csv",
+                                                          "model.safetensors"}  # fmt: skip
+    assert not (two / "rank1").exists()
+    assert json.loads((two / "said1.json").read_text()) == []
+    assert json.loads((two / "said0.json").read_text())  # "device cpu, precision fp32"
 
 
 @pytest.mark.slow
