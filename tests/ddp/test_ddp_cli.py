@@ -109,16 +109,16 @@ def test_two_nodes_meeting_on_localhost_train_as_two_local_processes(
 ):
     """The line a cluster user types on each node, here twice on one machine."""
     run, port = tmp_path / "run", free_port()
-    nodes = [
-        subprocess.Popen(
-            torchrun_cmd("--nnodes", 2, "--node_rank", rank, "--nproc_per_node", 1,
-                         "--rdzv_backend", "c10d", "--rdzv_endpoint", f"localhost:{port}",
-                         "--rdzv_id", "dlf-test", "-m", "dlf",
-                         *train_cmd("aptos", aptos_data, run)),
-            env=rank_env(tmp_path / "home"), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True)  # fmt: skip
-        for rank in (0, 1)
-    ]
+
+    def node(rank: int) -> subprocess.Popen:
+        cmd = torchrun_cmd("--nnodes", 2, "--node_rank", rank, "--nproc_per_node", 1,
+                           "--rdzv_backend", "c10d", "--rdzv_endpoint", f"localhost:{port}",
+                           "--rdzv_id", "dlf-test", "-m", "dlf",
+                           *train_cmd("aptos", aptos_data, run))  # fmt: skip
+        return subprocess.Popen(cmd, env=rank_env(tmp_path / "home"), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)  # fmt: skip
+
+    nodes = [node(0), node(1)]
     outs = [n.communicate(timeout=240)[0] for n in nodes]
     assert [n.returncode for n in nodes] == [0, 0], "\n".join(outs)
     assert_same_run(run, reference)

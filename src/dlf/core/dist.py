@@ -71,9 +71,7 @@ def process_group(device_type: str) -> Iterator[None]:
         return
     if device_type == "cuda":
         torch.cuda.set_device(local_rank())  # before nccl, so each rank talks from its own GPU
-    dist.init_process_group(
-        backend_for(device_type), timeout=timedelta(seconds=timeout_seconds())
-    )
+    dist.init_process_group(backend_for(device_type), timeout=timedelta(seconds=timeout_seconds()))
     try:
         yield
     finally:

@@ -118,6 +118,11 @@ class Learner:
             )
         self.channels_last = channels_last
         if sync_bn:
+            if is_distributed() and self.device.type != "cuda":
+                raise DlfError(
+                    "--sync-bn: torch's SyncBatchNorm runs on CUDA GPUs only; "
+                    "drop it for processes on the CPU"
+                )
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
         self.model = model.to(memory_format=torch.channels_last) if channels_last else model

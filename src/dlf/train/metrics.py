@@ -266,7 +266,11 @@ class ConfusionMatrixMetric(Metric):
     def sync(self, device: torch.device) -> None:
         # gathered, not all-reduced: a rank without batches has no matrix (nor, for macro F1
         # on scores, a class count) to add
-        parts = [c for c in all_gather_objects(None if self.cm is None else self.cm.cpu()) if c is not None]
+        parts = [
+            c
+            for c in all_gather_objects(None if self.cm is None else self.cm.cpu())
+            if c is not None
+        ]
         self.cm = torch.stack(parts).sum(0).to(device) if parts else None
 
 

@@ -58,5 +58,7 @@ class GatherPreds(Callback):
         joined = []
         for i, first in enumerate(parts[0]):
             pieces = [p[i] for p in parts]
-            joined.append([r for p in pieces for r in p] if isinstance(first, list) else torch.cat(pieces))
+            joined.append(
+                [r for p in pieces for r in p] if isinstance(first, list) else torch.cat(pieces)
+            )
         return tuple(joined)

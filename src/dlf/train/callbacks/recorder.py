@@ -8,7 +8,6 @@ from time import perf_counter
 import torch
 
 from dlf.core.dist import all_reduce_sum, rank, world_size
-
 from dlf.train.callbacks.core import Callback, Phase
 
 
