@@ -246,6 +246,10 @@ class Learner:
             # DDP copies rank 0's weights to every rank here, then averages gradients
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids)
+            inner = getattr(self.dls.train, "loader", self.dls.train)
+            if not getattr(inner, "shards_by_rank", False):
+                self.log(f"note: the training loader ({type(inner).__name__}) does not read a "
+                         "share per rank: every rank trains on every batch (correct, not faster)")  # fmt: skip
         self._dispatch = build_dispatch([c for c in cbs if c is not None])
         resume, self._resume = self._resume, None
         start = 0
