@@ -35,7 +35,7 @@ def test_a_mid_epoch_checkpoint_of_two_processes_is_refused_by_one(tmp_path):
     state = load_checkpoint_state(path)
     assert state["world_size"] == 1 and state["iter"] == state["n_iter"] == 5  # 72 rows / 16
     saved_by_two(path, iter=2)  # as if saved after 2 of the 5 batches
-    with pytest.raises(DlfError, match="saved mid-epoch by 2 process.*resume it with 2"):
+    with pytest.raises(DlfError, match=r"saved mid-epoch by 2 process.*resume it with 2"):
         learner(tmp_path).load_checkpoint(path)
 
 
