@@ -315,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
     except DlfError as e:
         if debug:
             raise
-        print(f"dlf: error: {e}", file=sys.stderr)
+        if not e.said_by_main_rank:  # another rank of a torchrun job has printed it
+            print(f"dlf: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:  # Ctrl-C outside a training loop (which handles its own)
         if debug:

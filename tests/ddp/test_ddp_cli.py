@@ -122,3 +122,15 @@ def test_two_nodes_meeting_on_localhost_train_as_two_local_processes(
     outs = [n.communicate(timeout=240)[0] for n in nodes]
     assert [n.returncode for n in nodes] == [0, 0], "\n".join(outs)
     assert_same_run(run, reference)
+
+
+@pytest.mark.slow
+def test_bad_input_seen_by_every_rank_is_said_once(tmp_path):
+    """The main rank checks the data folder for all; the others stop with its error quietly."""
+    p = dlf(tmp_path / "home", "train", "aptos", "--data", tmp_path / "nope", "--out",
+            tmp_path / "run", "--nproc", 2, timeout=120)  # fmt: skip
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert p.stderr.strip().splitlines() == [
+        f"dlf: error: {tmp_path / 'nope'}: data folder not found; pass --data DIR "
+        "(or omit it for the embedded dataset)"
+    ]

@@ -120,6 +120,13 @@ def all_gather_objects(obj) -> list:
     return out
 
 
+def _main_rank_error(message: str) -> DlfError:
+    """The main rank's error, raised again on another rank (which then need not print it)."""
+    e = DlfError(message)
+    e.said_by_main_rank = True
+    return e
+
+
 def on_main(fn: Callable[[], T]) -> T:
     """`fn()` run by the main process alone (it makes a folder, generates data), its result
     handed to every rank; a DlfError it raises is raised on every rank, so all of them stop
@@ -131,12 +138,14 @@ def on_main(fn: Callable[[], T]) -> T:
         try:
             result = fn()
         except DlfError as e:
-            error = str(e)
-    shared = [(result, error)]
+            error = e
+    shared = [(result, None if error is None else str(error))]
     dist.broadcast_object_list(shared, src=0)
-    result, error = shared[0]
-    if error is not None:
-        raise DlfError(error)
+    if error is not None:  # the main rank raises its own error, which it prints
+        raise error
+    result, message = shared[0]
+    if message is not None:
+        raise _main_rank_error(message)
     return result
 
 
@@ -157,7 +166,7 @@ def main_first(fn: Callable[[], T]) -> T:
     shared = [None]
     dist.broadcast_object_list(shared, src=0)
     if shared[0] is not None:
-        raise DlfError(shared[0])
+        raise _main_rank_error(shared[0])
     return fn()
 
 

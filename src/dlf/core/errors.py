@@ -10,3 +10,6 @@ class DlfError(Exception):
     """Bad input or a bad argument: the message is one actionable line."""
 
     exit_code = 2
+    #: set on the copies of the main rank's error that the other ranks of a torchrun job
+    #: raise (dlf.core.dist): the main rank prints the line, the others exit with it quietly
+    said_by_main_rank = False

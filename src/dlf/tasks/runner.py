@@ -131,7 +131,7 @@ def _train(task: Task, cfg: TrainConfig, resume: bool, overwrite: bool, quiet: b
         saved = TrainConfig(**json.loads((run / "config.json").read_text())["config"])
         given = options_dict(parse_options(task.Options, cfg.options, task.name))
         cfg.options = {k: given[k] for k in cfg.options}  # compared by value, not by spelling
-        refuse_changed_settings(run, cfg, saved, has_checkpoint=resuming)
+        on_main(lambda: refuse_changed_settings(run, cfg, saved, has_checkpoint=resuming))
     log = RunLog(run / "log.txt" if main else None, quiet=quiet)
     stop = None
     wrote_config = False
