@@ -6,8 +6,8 @@ generated here (no downloads, no network); under 6 minutes on one H200 at the de
    resident on the device (the model's speed, not the data's): a plain PyTorch loop
    (forward, cross entropy, backward, SGD step) on dlf's resnet50; `dlf.Learner.fit` on the
    same model (default callbacks: Recorder and progress); timm's resnet50 in the plain loop
-   (if timm is installed); each of the first two again under `torch.compile` (--compile,
-   on by default on a GPU). Timed windows alternate between them after a warm-up (compile
+   (if timm is installed); each of the first two again under `torch.compile` (the Learner's
+   `compile=True`, i.e. `dlf train --compile`; timed with --compile, on by default on a GPU). Timed windows alternate between them after a warm-up (compile
    happens there); medians, ratios against the plain loop. Lightning's Trainer (if
    installed) trains the same model for several epochs, timed per epoch by a callback,
    the first epoch being its warm-up. Peak memory (torch.cuda.max_memory_allocated) per side.
@@ -107,11 +107,12 @@ class PlainLoop:
 class LearnerLoop:
     """dlf's Learner, default callbacks; one `fit(1)` per window over `steps` batches."""
 
-    def __init__(self, model, batch, device, precision, warmup: int) -> None:
+    def __init__(self, model, batch, device, precision, warmup: int, compile: bool = False) -> None:
         self.batch, self.device = batch, device
         dls = DataLoaders([batch] * warmup, None, device=device)
         self.learn = Learner(model, dls, F.cross_entropy, opt_func=sgd, lr=0.01,
-                             precision=precision, channels_last=True, logger=lambda m: None)  # fmt: skip
+                             precision=precision, channels_last=True, compile=compile,
+                             logger=lambda m: None)  # fmt: skip
         self.window(warmup)
 
     def window(self, steps: int) -> None:
@@ -189,7 +190,7 @@ def training_speed(args, device: torch.device) -> None:
         builders["plain loop, compiled"] = lambda: PlainLoop(
             torch.compile(resnet50()), batch, device, args.precision, args.warmup)  # fmt: skip
         builders["dlf Learner, compiled"] = lambda: LearnerLoop(
-            torch.compile(resnet50()), batch, device, args.precision, args.warmup)  # fmt: skip
+            resnet50(), batch, device, args.precision, args.warmup, compile=True)  # fmt: skip
     setup_s = {}
     for name, build in builders.items():
         t = time.perf_counter()

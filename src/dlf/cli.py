@@ -69,7 +69,8 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
-                      tta=args.tta, sync_bn=args.sync_bn or None)  # fmt: skip
+                      tta=args.tta, sync_bn=args.sync_bn or None,
+                      compile=args.compile or None)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite)
 
 
@@ -237,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "torchrun --standalone --nproc_per_node N); see docs/scale-out.md")  # fmt: skip
     p.add_argument("--sync-bn", action="store_true",
                    help="with several processes: batch norm statistics over all of them")  # fmt: skip
+    p.add_argument("--compile", action="store_true",
+                   help="train through torch.compile (the first steps compile; worth it on GPUs)")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(

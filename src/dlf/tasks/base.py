@@ -37,7 +37,14 @@ from dlf.tasks.common import array_loaders
 from dlf.train.tta import TTAMerge
 
 #: defaults shared by every task, for the TrainConfig fields left as None
-BASE_DEFAULTS = {"seed": 42, "precision": "auto", "device": "auto", "tta": 1, "sync_bn": False}
+BASE_DEFAULTS = {
+    "seed": 42,
+    "precision": "auto",
+    "device": "auto",
+    "tta": 1,
+    "sync_bn": False,
+    "compile": False,
+}
 
 
 @dataclass
@@ -63,6 +70,7 @@ class TrainConfig:
     device: str | None = None  # auto, cpu, cuda, cuda:N or mps
     tta: int | None = None  # TTA passes for validation predictions and the submission alike
     sync_bn: bool | None = None  # under torchrun: batch norm statistics over all ranks
+    compile: bool | None = None  # train through torch.compile
 
     def fill_defaults(self, task_defaults: dict) -> "TrainConfig":
         """Set every field left as None from the task's defaults, then BASE_DEFAULTS."""

@@ -170,7 +170,8 @@ def _train(task: Task, cfg: TrainConfig, resume: bool, overwrite: bool, quiet: b
         stop = StopOnInterrupt(checkpoint, run, log, task.name)
         cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
-                        cbs=[*cbs, *built.callbacks], logger=log, sync_bn=bool(cfg.sync_bn))  # fmt: skip
+                        cbs=[*cbs, *built.callbacks], logger=log, sync_bn=bool(cfg.sync_bn),
+                        compile=bool(cfg.compile))  # fmt: skip
         if resuming:
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
         learn.fit_one_cycle(cfg.epochs, cfg.lr)

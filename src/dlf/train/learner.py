@@ -104,9 +104,12 @@ class Learner:
         train_bn: bool = True,
         logger: Callable[[str], None] = print,
         sync_bn: bool = False,
+        compile: bool = False,
     ) -> None:
         """sync_bn: batch norm statistics over the global batch (all ranks) instead of each
-        rank's share; only matters under torchrun, costs one collective per norm layer."""
+        rank's share; only matters under torchrun, costs one collective per norm layer.
+        compile: train through `torch.compile` (the first steps compile; validation and
+        inference stay eager, so no second compile for the eval graphs)."""
         self.dls, self.loss_func, self.opt_func, self.lr = dls, loss_func, opt_func, lr
         self.device = dls.device
         self.precision = resolve_precision(precision, self.device)
@@ -142,6 +145,9 @@ class Learner:
         self.data_wait = 0.0
         self._resume: Resume | None = None
         self.ddp: DistributedDataParallel | None = None  # the model as trained under torchrun
+        self.compile = compile
+        self._train_net: nn.Module | None = None  # what a training step calls
+        self._train_target: nn.Module | None = None  # what it was made from
         self.sync_grads = True  # False: this batch's gradients are accumulated, not averaged yet
         self.valid_sharded = False  # each rank validates its share: results are combined
         self.log(
@@ -250,6 +256,10 @@ class Learner:
             if not getattr(inner, "shards_by_rank", False):
                 self.log(f"note: the training loader ({type(inner).__name__}) does not read a "
                          "share per rank: every rank trains on every batch (correct, not faster)")  # fmt: skip
+        target = self.ddp or self.model
+        if self._train_target is not target:  # compiled once per model (and DDP wrap)
+            self._train_target = target
+            self._train_net = torch.compile(target) if self.compile else target
         self._dispatch = build_dispatch([c for c in cbs if c is not None])
         resume, self._resume = self._resume, None
         start = 0
@@ -311,8 +321,9 @@ class Learner:
         # DDP decides in the forward pass whether the backward averages gradients
         ddp = self.ddp if self.training else None  # validation: the plain model, no collectives
         no_sync = ddp is not None and not self.sync_grads
+        net = self._train_net if self.training and self._train_net is not None else self.model
         with ddp.no_sync() if no_sync else contextlib.nullcontext():
-            self._forward_backward(ddp or self.model)
+            self._forward_backward(net)
 
     def _forward_backward(self, net: nn.Module) -> None:
         with self.autocast():
