@@ -121,6 +121,20 @@ class LearnerLoop:
             self.learn.fit(1)
 
 
+class Repeat:
+    """The same batch `n` times: an iterable Lightning takes as one loader (a list would be
+    read as a list of loaders)."""
+
+    def __init__(self, batch, n: int) -> None:
+        self.batch, self.n = batch, n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return iter([self.batch] * self.n)
+
+
 def lightning_speed(model, batch, steps, epochs, device, precision) -> tuple[list, float]:
     """Seconds per epoch of `steps` batches under Lightning's Trainer (first epoch dropped)."""
     import lightning as L
@@ -155,12 +169,13 @@ def lightning_speed(model, batch, steps, epochs, device, precision) -> tuple[lis
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings(), \
             contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # fmt: skip
         warnings.simplefilter("ignore")
-        logging.getLogger("lightning").setLevel(logging.ERROR)
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):  # its banners
+            logging.getLogger(name).setLevel(logging.ERROR)
         trainer = L.Trainer(max_epochs=epochs + 1, accelerator="gpu" if device.type == "cuda" else "cpu",
                             devices=1, precision=prec, default_root_dir=d, logger=False,
                             enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, callbacks=[timer])  # fmt: skip
-        trainer.fit(Module(), [batch] * steps)
+        trainer.fit(Module(), Repeat(batch, steps))
     return timer.seconds[1:], peak_gib(device)
 
 
