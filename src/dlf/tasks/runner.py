@@ -23,6 +23,7 @@ from dlf.report.html import write_run_report
 from dlf.tasks.base import Task, TrainConfig
 from dlf.tasks.checks import check_trainable
 from dlf.tasks.compose import build_training, context, inference_loaders, predictions
+from dlf.tasks.interpretation import interpretation_report
 from dlf.tasks.options import options_dict, parse_options
 from dlf.tasks.run_folder import (
     RUN_FILES,
@@ -171,6 +172,9 @@ def train(
         kill_point("after_postprocess", learn)
 
         rec = learn.recorder
+        extra = task.report(ctx, built.train, built.valid_idx, preds, target, post)
+        why = interpretation_report(task, ctx, learn, built.train, built.valid_idx, extra)
+        extra["tables"] = {**(extra.get("tables") or {}), **why.get("tables", {})}
         write_run_report(
             run / "report.html",
             title=f"dlf {task.name}: {run.name}",
@@ -182,7 +186,8 @@ def train(
             losses=rec.losses,
             stats=rec.stats,
             final={task.metric_name: score},
-            **task.report(ctx, built.train, built.valid_idx, preds, target, post),
+            heatmaps=why.get("heatmaps", ()),
+            **extra,
         )
         if rec.stats:
             speed = sorted(s["items_per_second"] for s in rec.stats)[len(rec.stats) // 2]

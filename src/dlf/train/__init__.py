@@ -2,6 +2,7 @@
 
 from dlf.train.detection import FCOSLoss
 from dlf.train.interpret import (
+    Interpretation,
     cam_overlay,
     default_cam_layer,
     grad_cam,
@@ -72,6 +73,7 @@ __all__ = [
     "FCOSLoss",
     "FocalLoss",
     "HostMetric",
+    "Interpretation",
     "LRFinder",
     "Learner",
     "Lookahead",
@@ -87,8 +89,8 @@ __all__ = [
     "cam_overlay",
     "confusion_matrix",
     "cross_entropy",
-    "default_opt_func",
     "default_cam_layer",
+    "default_opt_func",
     "default_splitter",
     "dice_loss",
     "dice_per_image",

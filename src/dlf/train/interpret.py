@@ -127,7 +127,58 @@ def cam_overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.5) -> np.nd
     return (np.clip(out, 0, 1) * 255).astype(np.uint8)
 
 
+class Interpretation:
+    """A trained classifier's validation predictions, ready to be asked why (fastai's
+    `ClassificationInterpretation`, on dlf's one inference loop):
+
+        interp = Interpretation.from_learner(learn)
+        worst = interp.top_losses(9)           # indices into the validation set
+        cams = interp.grad_cam(worst)          # 9 x H x W heat maps, 0..1
+
+    outputs: the raw model outputs (no activation, no TTA); targets: the loss's targets;
+    losses: each item's loss under the training loss."""
+
+    def __init__(self, learn, dl, outputs: torch.Tensor, targets: torch.Tensor, losses: torch.Tensor) -> None:  # fmt: skip
+        self.learn, self.dl = learn, dl
+        self.outputs, self.targets, self.losses = outputs, targets, losses
+
+    @classmethod
+    def from_learner(cls, learn, dl=None, loss_func: Callable | None = None) -> "Interpretation":
+        dl = dl if dl is not None else learn.dls.valid
+        outputs, *targets = learn.get_preds(dl)
+        if len(targets) != 1 or not isinstance(outputs, torch.Tensor):
+            raise ValueError("Interpretation needs one output tensor and one target per item")
+        (target,) = targets
+        losses = item_losses(loss_func or learn.loss_func, outputs, target)
+        return cls(learn, dl, outputs, target, losses)
+
+    def top_losses(self, k: int = 9) -> torch.Tensor:
+        return top_losses(self.losses, k)
+
+    def inputs(self, indices: Sequence[int]) -> torch.Tensor:
+        """The model inputs (after the validation transforms, on the learner's device) of the
+        items at `indices` of the loader, in the order asked for."""
+        want = {int(j): n for n, j in enumerate(indices)}
+        found: dict[int, torch.Tensor] = {}
+        start = 0
+        for batch in self.dl:
+            (x,) = self.learn.dls.split(batch)[0][:1]
+            for j in range(start, start + len(x)):
+                if j in want:
+                    found[j] = x[j - start]
+            start += len(x)
+            if len(found) == len(want):
+                break
+        return torch.stack([found[int(j)] for j in indices])
+
+    def grad_cam(self, indices: Sequence[int], layer: nn.Module | None = None, target=None) -> torch.Tensor:  # fmt: skip
+        """Grad-CAM maps (see `grad_cam`) of the items at `indices`, explaining the predicted
+        class (or `target`'s), in fp32."""
+        return grad_cam(self.learn.model, self.inputs(indices).float(), target, layer).cpu()
+
+
 __all__ = [
+    "Interpretation",
     "cam_overlay",
     "default_cam_layer",
     "grad_cam",
