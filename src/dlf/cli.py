@@ -11,6 +11,7 @@
     dlf summary ARCH [--size PX]
     dlf env
     dlf report RUN [RUN ...] [--out FILE]
+    dlf export RUN --format onnx|torchscript|exported [--out FILE]
     dlf reproduce mnist1d [--seeds N] [--out DIR] [--quick]
 
 Bad input or a bad argument ends with one line on stderr and exit status 2 (`--debug`
@@ -123,6 +124,15 @@ def cmd_report(args) -> None:
 
     out = compare_runs([Path(r) for r in args.runs], Path(args.out))
     print(f"wrote {out}")
+
+
+def cmd_export(args) -> None:
+    from dlf.tasks.export import export_run, run_task
+    from dlf.tasks.registry import get_task
+
+    path = export_run(get_task(run_task(Path(args.run))), Path(args.run), args.format,
+                      args.out and Path(args.out))  # fmt: skip
+    print(f"wrote {path} and {path.name}.json (how to prepare the input, what the outputs mean)")
 
 
 def cmd_reproduce(args) -> None:
@@ -272,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", default="compare.html")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="write a run's model as ONNX, TorchScript or torch.export")
+    p.add_argument("run", help="a run folder written by `dlf train`")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript", "exported"])
+    p.add_argument("--out", help="model file (default RUN/export/model.onnx|.pt|.pt2)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("reproduce", help="reproduce a paper's results table (docs/papers/)")
     p.add_argument("paper", choices=["mnist1d"])
