@@ -153,13 +153,14 @@ def _positive_int(s: str) -> int:
     return v
 
 
-def _tta_passes(s: str) -> int:
-    v = _positive_int(s)
-    if v > 8:
-        raise argparse.ArgumentTypeError(
-            f"{s}: TTA averages at most the 8 symmetries of the square"
-        )
-    return v
+def _tta_passes(s: str) -> int | str:
+    """--tta: N symmetries (1-8), a name (flip, dihedral, ...), either with @scales."""
+    from dlf.train.tta import TTASpec
+
+    try:
+        return TTASpec.parse(s).setting()  # 2 stays 2 in config.json; "8@1,1.25" as written
+    except DlfError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _positive_float(s: str) -> float:
@@ -218,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
     p.add_argument("--checkpoint-every", type=_positive_int, help="also checkpoint every N steps")
     p.add_argument("--tta", type=_tta_passes,
-                   help="test-time augmentation passes (1-8 symmetries) for the validation "
-                   "predictions the post-processing is fitted on, and later the submission")  # fmt: skip
+                   help="test-time augmentation for the validation predictions the post-processing "
+                   "is fitted on, and later the submission: N symmetries (1-8; or none, flip, flips, "
+                   "dihedral), optionally @scales for maps, e.g. 2@1,1.25 (dlf.train.tta)")  # fmt: skip
     p.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="a task-specific setting")  # fmt: skip
     p.add_argument(
@@ -256,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="submission file (default: RUN/submission.csv)")
     p.add_argument(
         "--tta", type=_tta_passes,
-        help="test-time augmentation passes (default: the run's, which its post-processing was fitted with)",
+        help="test-time augmentation, as for train (default: the run's, which its post-processing was fitted with)",
     )  # fmt: skip
     p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
     p.set_defaults(func=cmd_predict)

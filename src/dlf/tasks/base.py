@@ -61,7 +61,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between mid-epoch checkpoints
     options: dict = field(default_factory=dict)  # task-specific settings
     device: str | None = None  # auto, cpu, cuda, cuda:N or mps
-    tta: int | None = None  # TTA passes for validation predictions and the submission alike
+    tta: int | str | None = None  # TTA (dlf.train.tta.TTASpec) for validation and submission alike
 
     def fill_defaults(self, task_defaults: dict) -> "TrainConfig":
         """Set every field left as None from the task's defaults, then BASE_DEFAULTS."""
