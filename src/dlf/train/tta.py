@@ -22,7 +22,6 @@ import torch
 import torch.nn.functional as F
 
 from dlf.core.errors import DlfError
-
 from dlf.train.callbacks.core import Callback, Phase
 
 
