@@ -62,6 +62,10 @@ def test_default_layer_is_the_last_feature_stage():
     cam = grad_cam(model, torch.randn(2, 3, 64, 64))
     assert cam.shape == (2, 64, 64) and float(cam.min()) >= 0 and float(cam.max()) <= 1
     assert default_cam_layer(nn.Sequential(nn.Linear(3, 2))) is None
+    # at 64 px layer4 (stride 32) is 2 x 2; the deepest stage at least 4 cells across is layer3
+    assert default_cam_layer(model, input_size=64) is model.layer3
+    assert default_cam_layer(model, input_size=128) is model.layer4
+    assert default_cam_layer(model, input_size=4) is model.layer4  # none is fine enough: the last
 
 
 class HalfBlindNet(nn.Module):

@@ -17,13 +17,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def default_cam_layer(model: nn.Module) -> nn.Module | None:
+def default_cam_layer(
+    model: nn.Module, input_size: int | None = None, min_cells: int = 4
+) -> nn.Module | None:
     """The layer Grad-CAM hooks by default: the backbone's last feature stage (the module
     that `feature_info` names last, as for every dlf/timm-shaped classifier), else the last
-    convolution in the model; None when the model has neither."""
+    convolution in the model; None when the model has neither.
+
+    input_size: when given, the deepest stage whose map is still at least `min_cells` cells
+    across at that input size (a 64 px image leaves a ResNet's last stage 2 x 2: a heat map
+    of four squares; the stage before it is 4 x 4)."""
     info = getattr(model, "feature_info", None)
     if info:
-        return model.get_submodule(info[-1]["module"])
+        fine = [f for f in info if input_size is None or input_size // f["reduction"] >= min_cells]
+        return model.get_submodule((fine or info)[-1]["module"])
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     return convs[-1] if convs else None
 
@@ -173,8 +180,13 @@ class Interpretation:
 
     def grad_cam(self, indices: Sequence[int], layer: nn.Module | None = None, target=None) -> torch.Tensor:  # fmt: skip
         """Grad-CAM maps (see `grad_cam`) of the items at `indices`, explaining the predicted
-        class (or `target`'s), in fp32."""
-        return grad_cam(self.learn.model, self.inputs(indices).float(), target, layer).cpu()
+        class (or `target`'s), in fp32; `layer` defaults to the deepest feature stage still
+        4 cells across at the inputs' size (see `default_cam_layer`)."""
+        x = self.inputs(indices).float()
+        layer = (
+            layer if layer is not None else default_cam_layer(self.learn.model, min(x.shape[-2:]))
+        )
+        return grad_cam(self.learn.model, x, target, layer).cpu()
 
 
 __all__ = [
