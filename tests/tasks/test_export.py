@@ -128,3 +128,20 @@ def test_cli_export_and_its_errors(tmp_path, capsys):
     assert main(["export", str(run), "--format", "tflite"]) == 2
     with pytest.raises(DlfError, match="choose one of onnx, torchscript, exported"):
         export_run(get_task("aptos"), run, "tflite")
+
+
+def test_export_replaces_a_file_whole_and_gets_a_new_files_mode(tmp_path):
+    import os
+
+    _, run = fake_run(tmp_path, "aptos", "lenet", 32)
+    out = tmp_path / "model.pt2"
+    out.write_text("an older export")
+    os.chmod(out, 0o640)
+    export_run(get_task("aptos"), run, "exported", out)
+    assert out.stat().st_mode & 0o777 == 0o640  # the replaced file's mode is kept
+    torch.export.load(str(out))  # and it is the new export, whole
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".model.pt2.")]
+    fresh = export_run(get_task("aptos"), run, "torchscript", tmp_path / "fresh.pt")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's owner-only 0600

@@ -71,17 +71,22 @@ def _describe(fn) -> str | None:
     if fn is None:
         return None
     name = getattr(fn, "__qualname__", type(fn).__name__)
-    doc = (getattr(fn, "__doc__", None) or "").strip().split("\n")[0]
+    doc = " ".join((getattr(fn, "__doc__", None) or "").strip().split("\n\n")[0].split())
     return f"{getattr(fn, '__module__', '')}.{name}" + (f": {doc}" if doc else "")
 
 
 def _write_atomically(path: Path, write) -> None:
-    """`write(tmp_path)` into a temporary file beside `path`, renamed onto it when done."""
+    """`write(tmp_path)` into a temporary file beside `path`, renamed onto it when done (the
+    exporters take a path, not an open file, so dlf.core.atomic's recipe is spelt out here:
+    the file gets the mode of the one it replaces, or of any new file, not mkstemp's 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
