@@ -12,6 +12,7 @@
     dlf summary ARCH [--size PX]
     dlf env
     dlf report RUN [RUN ...] [--out FILE]
+    dlf export RUN --format onnx|torchscript|exported [--out FILE]
     dlf reproduce mnist1d [--seeds N] [--out DIR] [--quick]
     dlf exercise list | dlf exercise start WEEK [--to FILE]
     dlf check WEEK FILE [--only NAME]      (exit 0 only when every check passes)
@@ -142,6 +143,15 @@ def cmd_report(args) -> None:
     print(f"wrote {out}")
 
 
+def cmd_export(args) -> None:
+    from dlf.tasks.export import export_run, run_task
+    from dlf.tasks.registry import get_task
+
+    path = export_run(get_task(run_task(Path(args.run))), Path(args.run), args.format,
+                      args.out and Path(args.out))  # fmt: skip
+    print(f"wrote {path} and {path.name}.json (how to prepare the input, what the outputs mean)")
+
+
 def cmd_reproduce(args) -> None:
     from dlf.papers.mnist1d import reproduce
 
@@ -180,13 +190,14 @@ def _positive_int(s: str) -> int:
     return v
 
 
-def _tta_passes(s: str) -> int:
-    v = _positive_int(s)
-    if v > 8:
-        raise argparse.ArgumentTypeError(
-            f"{s}: TTA averages at most the 8 symmetries of the square"
-        )
-    return v
+def _tta_passes(s: str) -> int | str:
+    """--tta: N symmetries (1-8), a name (flip, dihedral, ...), either with @scales."""
+    from dlf.train.tta import TTASpec
+
+    try:
+        return TTASpec.parse(s).setting()  # 2 stays 2 in config.json; "8@1,1.25" as written
+    except DlfError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _positive_float(s: str) -> float:
@@ -261,8 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
     p.add_argument("--checkpoint-every", type=_positive_int, help="also checkpoint every N steps")
     p.add_argument("--tta", type=_tta_passes,
-                   help="test-time augmentation passes (1-8 symmetries) for the validation "
-                   "predictions the post-processing is fitted on, and later the submission")  # fmt: skip
+                   help="test-time augmentation for the validation predictions the post-processing "
+                   "is fitted on, and later the submission: N symmetries (1-8; or none, flip, flips, "
+                   "dihedral), optionally @scales for maps, e.g. 2@1,1.25 (dlf.train.tta)")  # fmt: skip
     p.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="a task-specific setting")  # fmt: skip
     p.add_argument("--use", action="append", metavar="[KIND=]FILE:NAME",
@@ -314,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="submission file (default: RUN/submission.csv)")
     p.add_argument(
         "--tta", type=_tta_passes,
-        help="test-time augmentation passes (default: the run's, which its post-processing was fitted with)",
+        help="test-time augmentation, as for train (default: the run's, which its post-processing was fitted with)",
     )  # fmt: skip
     p.add_argument("--device", help=DEVICE_HELP + " (default auto)")
     p.set_defaults(func=cmd_predict)
@@ -340,6 +352,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", default="compare.html")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("export", help="write a run's model as ONNX, TorchScript or torch.export")
+    p.add_argument("run", help="a run folder written by `dlf train`")
+    p.add_argument("--format", required=True, choices=["onnx", "torchscript", "exported"])
+    p.add_argument("--out", help="model file (default RUN/export/model.onnx|.pt|.pt2)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("reproduce", help="reproduce a paper's results table (docs/papers/)")
     p.add_argument("paper", choices=["mnist1d"])

@@ -83,9 +83,12 @@ def render_run_report(
     samples: Sequence[dict] = (),
     tables: dict[str, Sequence[dict]] | None = None,
     samples_heading: str = "Validation images, worst errors first",
+    heatmaps: Sequence[dict] = (),
 ) -> str:
     """The HTML text of a run report. tables: a task's own tables ({heading: rows}), e.g.
-    the average precision of each class."""
+    the average precision of each class, and the interpretation's (top losses, errors per
+    class); heatmaps: Grad-CAM overlays on the worst validation items (dlf.train.interpret),
+    as `samples`."""
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]  # fmt: skip
     if final:
@@ -120,6 +123,13 @@ def render_run_report(
         parts.append(
             f"<h2>{html.escape(samples_heading)}</h2>"
             + _img(plot_samples(samples), "validation samples")
+        )
+    if heatmaps:
+        parts.append(
+            "<h2>Where the model looked: Grad-CAM on the largest validation losses</h2>"
+            "<p>Red: the regions that raised the explained output most (the predicted class, "
+            "or the regression output), from the last feature stage.</p>"
+            + _img(plot_samples(heatmaps), "Grad-CAM heat maps")
         )
     for heading, table in (tables or {}).items():
         parts.append(f"<h2>{html.escape(heading)}</h2>" + _rows_table(table))

@@ -68,7 +68,7 @@ class TrainConfig:
     checkpoint_every: int | None = None  # steps between mid-epoch checkpoints
     options: dict = field(default_factory=dict)  # task-specific settings
     device: str | None = None  # auto, cpu, cuda, cuda:N or mps
-    tta: int | None = None  # TTA passes for validation predictions and the submission alike
+    tta: int | str | None = None  # TTA (dlf.train.tta.TTASpec) for validation and submission alike
     use: list[str] | None = None  # a member's own parts, KIND=FILE:NAME (dlf.tasks.plugins)
     recipe: str | None = None  # a named set of settings of the task (`Task.recipes`), or none
     sync_bn: bool | None = None  # under torchrun: batch norm statistics over all ranks

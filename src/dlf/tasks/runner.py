@@ -40,6 +40,7 @@ from dlf.tasks.compose import (
     model_with_member_parts,
     predictions,
 )
+from dlf.tasks.interpretation import interpretation_report
 from dlf.tasks.options import options_dict, parse_options
 from dlf.tasks.plugins import learner_settings, member_parts
 from dlf.tasks.recipes import apply_recipe
@@ -54,6 +55,7 @@ from dlf.train.callbacks import Checkpoint, CSVLogger, NanGuard, StopOnInterrupt
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
 from dlf.train.lr_find import LRFinder, Suggestions
+from dlf.train.tta import TTASpec
 
 
 def synth(task: Task, folder: Path, n: int | None = None, seed: int = 0) -> Path:
@@ -212,7 +214,9 @@ def _train(
         cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
         opt, sched = learner_settings(built.member)  # a member's optimizer, schedule (--use)
         # after training: one validation pass per TTA pass, and as much again to spare
-        budget = time_budget and TimeBudget(time_budget, reserve_passes=2.0 * cfg.tta, clock=clock)
+        tta = TTASpec.parse(cfg.tta)
+        passes = tta.passes * len(tta.scales)
+        budget = time_budget and TimeBudget(time_budget, reserve_passes=2.0 * passes, clock=clock)
         cbs += [budget] if budget else []
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
                         cbs=[*cbs, *built.callbacks], logger=log, sync_bn=bool(cfg.sync_bn),
@@ -247,6 +251,9 @@ def _train(
         kill_point("after_postprocess", learn)
 
         rec = learn.recorder
+        extra = task.report(ctx, built.train, built.valid_idx, preds, target, post)
+        why = interpretation_report(task, ctx, learn, built.train, built.valid_idx, extra)
+        extra["tables"] = {**(extra.get("tables") or {}), **why.get("tables", {})}
         write_run_report(
             run / "report.html",
             title=f"dlf {task.name}: {run.name}",
@@ -258,7 +265,8 @@ def _train(
             losses=rec.losses,
             stats=rec.stats,
             final={task.metric_name: score},
-            **task.report(ctx, built.train, built.valid_idx, preds, target, post),
+            heatmaps=why.get("heatmaps", ()),
+            **extra,
         )
         if rec.stats:
             speed = sorted(s["items_per_second"] for s in rec.stats)[len(rec.stats) // 2]

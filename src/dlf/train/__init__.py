@@ -1,6 +1,15 @@
 """Weeks 4-5: the training loop, callbacks, losses, optimizers, schedules, metrics."""
 
 from dlf.train.detection import FCOSLoss
+from dlf.train.interpret import (
+    Interpretation,
+    cam_overlay,
+    default_cam_layer,
+    grad_cam,
+    item_losses,
+    per_class_errors,
+    top_losses,
+)
 from dlf.train.learner import Learner, Resume, default_splitter
 from dlf.train.losses import (
     BCEWithLogitsLoss,
@@ -64,6 +73,7 @@ __all__ = [
     "FCOSLoss",
     "FocalLoss",
     "HostMetric",
+    "Interpretation",
     "LRFinder",
     "Learner",
     "Lookahead",
@@ -76,8 +86,10 @@ __all__ = [
     "TopKAccuracy",
     "accuracy",
     "binary_cross_entropy_with_logits",
+    "cam_overlay",
     "confusion_matrix",
     "cross_entropy",
+    "default_cam_layer",
     "default_opt_func",
     "default_splitter",
     "dice_loss",
@@ -85,10 +97,14 @@ __all__ = [
     "error_rate",
     "focal_loss",
     "get_hyper",
+    "grad_cam",
+    "item_losses",
     "mse_loss",
+    "per_class_errors",
     "quadratic_weighted_kappa",
     "regression_to_class",
     "set_hyper",
     "smooth_l1_loss",
     "top_k_accuracy",
+    "top_losses",
 ]  # fmt: skip

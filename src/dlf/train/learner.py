@@ -52,7 +52,7 @@ from dlf.train.lr_find import LRFinder, Suggestions
 from dlf.train.metrics import as_metric
 from dlf.train.optim import default_opt_func, set_hyper
 from dlf.train.schedule import flat_cos_lr, one_cycle_lr, one_cycle_mom
-from dlf.train.tta import TTA
+from dlf.train.tta import TTA, TTASpec
 
 _CANCEL = {
     "fit": CancelFitException,
@@ -475,7 +475,7 @@ class Learner:
         dl=None,
         act: Callable | None = None,
         with_input: bool = False,
-        tta: int = 1,
+        tta: "int | str | TTASpec" = 1,
         dense: bool = False,
         decode: Callable | None = None,
         merge=None,
@@ -485,14 +485,15 @@ class Learner:
         loader has them (on the CPU).
 
         act: applied to each output (softmax, sigmoid) before TTA averages them.
-        tta: how many symmetries of the square to average (see dlf.train.tta); dense: the
+        tta: what to average (dlf.train.tta.TTASpec: symmetries of the square, and scales:
+          8, "flip", "2@1,1.25"); dense: the
           outputs are maps, mapped back before averaging; merge: a `TTAMerge` that maps each
           pass back and combines them instead of averaging (boxes).
         decode: each batch's (activated, averaged) output -> a list of per-item results
           (NMS boxes, top-k segments); the predictions then come back as one list.
         No loss is computed and the Recorder's figures are left as they were."""
         gather = GatherPreds(with_input=with_input, decode=decode)
-        plain = tta == 1 and act is None and merge is None
+        plain = TTASpec.parse(tta).identity and act is None and merge is None
         cbs = [gather] if plain else [TTA(tta, dense, act, merge), gather]
         self._run_valid(dl if dl is not None else self.dls.valid, cbs, inference=True)
         return gather.result()
