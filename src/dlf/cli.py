@@ -3,7 +3,7 @@
     dlf synth TASK DIR [--n N] [--seed S]
     dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
                    [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--device D]
-                   [--option KEY=VALUE] [--resume] [--overwrite]
+                   [--option KEY=VALUE] [--resume] [--overwrite] [--who NAME] [--note TEXT]
     dlf lr-find TASK [--data DIR] [--out FILE.png] [--arch NAME] [--size PX] [--bs N]
                      [--option KEY=VALUE] [--num-it N] [--start-lr X] [--end-lr X]
     dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
@@ -11,6 +11,8 @@
     dlf summary ARCH [--size PX]
     dlf env
     dlf report RUN [RUN ...] [--out FILE]
+    dlf meetup RUN|ZIP [...] [--out board.html] [--md board.md] [truth inputs, e.g. --truth FILE]
+    dlf pack RUN [--out RUN.zip]
     dlf reproduce mnist1d [--seeds N] [--out DIR] [--quick]
 
 Bad input or a bad argument ends with one line on stderr and exit status 2 (`--debug`
@@ -56,7 +58,7 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
-                      tta=args.tta)  # fmt: skip
+                      tta=args.tta, who=args.who, note=args.note)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite)
 
 
@@ -123,6 +125,19 @@ def cmd_report(args) -> None:
 
     out = compare_runs([Path(r) for r in args.runs], Path(args.out))
     print(f"wrote {out}")
+
+
+def cmd_meetup(args) -> None:
+    from dlf.tasks.meetup import meetup
+
+    out = meetup(args.runs, Path(args.out), args.md and Path(args.md), args.truth_args)
+    print(f"wrote {out}" + (f" and {args.md}" if args.md else ""))
+
+
+def cmd_pack(args) -> None:
+    from dlf.report.runs import pack_run
+
+    print(f"wrote {pack_run(Path(args.run), args.out and Path(args.out))}")
 
 
 def cmd_reproduce(args) -> None:
@@ -219,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(other settings given with it are refused; only --device may change)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--who", help="your name, shown on the meetup board")
+    p.add_argument("--note", help="one line on what this run tries, shown on the meetup board")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -272,6 +289,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+")
     p.add_argument("--out", default="compare.html")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser(
+        "meetup", help="the meetup board: members' runs side by side (HTML, Markdown)"
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or zips from `dlf pack`")
+    p.add_argument("--out", default="board.html", help="the board (default board.html)")
+    p.add_argument("--md", help="also a Markdown board, its figures in a folder beside it")
+    p.epilog = (
+        "and the tasks' truth inputs (as for dlf evaluate) to score each run's submission.csv"
+    )
+    p.set_defaults(func=cmd_meetup, takes_extra=True)
+
+    p = sub.add_parser("pack", help="one zip of a run folder to send (no checkpoint)")
+    p.add_argument("run")
+    p.add_argument("--out", help="the zip (default: RUN.zip beside the folder)")
+    p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("reproduce", help="reproduce a paper's results table (docs/papers/)")
     p.add_argument("paper", choices=["mnist1d"])
