@@ -211,18 +211,18 @@ def disagreements(
 ) -> list[tuple[str, float]]:
     """Items ranked by how much the runs' predictions differ: the mean distance over pairs of
     runs (dlf.report.items.distance), ties broken by the mean distance to the truth. Only
-    items some pair of runs disagrees on."""
+    items some pair of runs disagrees on; with a single run, its errors, worst first."""
     indexes = [{i: k for k, i in enumerate(r.items.ids)} for r in runs]
     kind = runs[0].items.kind
     scored = []
     for i in ids:
         preds = [_pred(r.items, ix, i) for r, ix in zip(runs, indexes)]
         pairs = [distance(kind, a, b) for a, b in itertools.combinations(preds, 2)]
-        spread = float(np.mean(pairs)) if pairs else 0.0
-        if spread <= 0:
-            continue
         truth = _pred(runs[0].items, indexes[0], i, "true")
         wrong = float(np.mean([distance(kind, p, truth) for p in preds]))
+        spread = float(np.mean(pairs)) if pairs else wrong  # one run: its worst errors
+        if spread <= 0:
+            continue
         scored.append((i, spread, wrong))
     scored.sort(key=lambda t: (-t[1], -t[2]))
     return [(i, s) for i, s, _ in scored[:top]]
@@ -292,8 +292,13 @@ def task_section(task: str, runs: Sequence[RunRecord], slug: str) -> Section:
         h.append(html_table(head, rows, widths=w))
         md += [md_table(head, rows), ""]
     else:
-        h.append('<p class="muted">Every setting is the same in these runs.</p>')
-        md += ["Every setting is the same in these runs.", ""]
+        same = (
+            "Every setting is the same in these runs."
+            if len(runs) > 1
+            else "One run: nothing to compare."
+        )
+        h.append(f'<p class="muted">{same}</p>')
+        md += [same, ""]
 
     curves = [Curves(r.label, r.rows, r.board.get("lr", {})) for r in runs]
     figs[f"{slug}-curves.png"] = plot_overlaid(curves, metric)
@@ -314,8 +319,9 @@ def task_section(task: str, runs: Sequence[RunRecord], slug: str) -> Section:
     if kind == "label":
         _label_parts(with_items, slug, h, md, figs)
     top = disagreements(with_items, ids)
-    h.append(f"<h3>Where they disagree: {len(top)} validation items, most disputed first</h3>")
-    md += [f"### Where they disagree ({len(top)} items, most disputed first)", ""]
+    what = "most disputed first" if len(with_items) > 1 else "one run: its worst errors first"
+    h.append(f"<h3>Where they disagree: {len(top)} validation items, {what}</h3>")
+    md += [f"### Where they disagree ({len(top)} items, {what})", ""]
     if not top:
         h.append('<p class="muted">All runs predict the same on every shared validation item.</p>')
     elif kind in ("label", "tags"):
@@ -397,7 +403,8 @@ def _item_rows(runs, top, h) -> None:
             note = f" {r.items.note[k]}" if r.items.note else ""
             preds.append({"title": f"{r.label}{note}"[:40], "mask" if kind == "mask" else "boxes": value,
                           "bad": agree < 0.5})  # fmt: skip
-        h.append(f'<div class="item"><b>{esc(i)}</b> (disagreement {spread:.2f})'
+        what = "disagreement" if len(runs) > 1 else "error"
+        h.append(f'<div class="item"><b>{esc(i)}</b> ({what} {spread:.2f})'
                  f"{_img(plot_item_row(picture, truth, preds), i)}</div>")  # fmt: skip
 
 
