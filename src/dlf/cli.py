@@ -125,6 +125,7 @@ def cmd_report(args) -> None:
 
     out = compare_runs([Path(r) for r in args.runs], Path(args.out))
     print(f"wrote {out}")
+    print("for the meetup (leaderboard, what differs, where runs disagree): dlf meetup RUN...")
 
 
 def cmd_meetup(args) -> None:
