@@ -23,7 +23,6 @@ import torch
 
 from dlf.core.errors import DlfError
 from dlf.data.resident import array_column, image_column, ragged_column
-from dlf.report.items import ValidItems, thumbnails
 from dlf.tasks.base import Context, Data
 from dlf.tasks.detection import DetectionTask
 from dlf.tasks.oid.files import (
@@ -168,20 +167,6 @@ class OidTask(DetectionTask):
                             "title": f"{len(true)} true, {len(pred)} predicted >= 0.3"})  # fmt: skip
         return {"samples": samples, "samples_heading": "Validation images: true boxes solid, predicted "
                 "(score >= 0.3) dashed", "tables": {"Average precision per class (validation)": table}}  # fmt: skip
-
-    def valid_items(self, ctx: Context, train: Data, valid_idx, preds: list, targets, post: dict):
-        """Each validation image with its true boxes and the boxes predicted with a score of
-        0.3 or more (as the report draws them), in 0-1 coordinates (ragged: a list per image)."""
-        names, size = ctx.fitted["display_names"], ctx.cfg.size
-        true, pred = [], []
-        for j, rows in enumerate(preds):
-            true.append([[*(np.asarray(b, float) / size).tolist(), names[int(c)]]
-                         for b, c in zip(targets[0][j], targets[1][j]) if c >= 0])  # fmt: skip
-            rows = np.asarray(rows)
-            pred.append([[*r[:4].tolist(), names[int(r[5])]] for r in rows[rows[:, 4] >= 0.3]])
-        ids = [train.ids[i] for i in valid_idx]
-        return ValidItems("boxes", ids, true, pred, images=thumbnails(ids, train.images[valid_idx]),
-                          note=[f"{len(p)} boxes" for p in pred])  # fmt: skip
 
     # -- write the submission --------------------------------------------------------------
     def write(self, ctx: Context, test: Data, preds: list, post: dict, out: Path) -> Path:
