@@ -105,7 +105,10 @@ def load_items(run: Path) -> ValidItems | None:
     """A run's saved items, or None when it has none (its task declares none, or an older run)."""
     if not (run / ITEMS_JSON).is_file():
         return None
-    meta = json.loads((run / ITEMS_JSON).read_text())
+    try:
+        meta = json.loads((run / ITEMS_JSON).read_text())
+    except json.JSONDecodeError as e:
+        raise DlfError(f"{run / ITEMS_JSON}: line {e.lineno}: not valid JSON ({e.msg})") from None
     arrays = np.load(run / ITEMS_NPZ) if (run / ITEMS_NPZ).is_file() else {}
     images = {i: arrays[f"image_{k}"] for k, i in enumerate(meta.get("image_ids", []))}
     masks = {}

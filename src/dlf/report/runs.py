@@ -69,6 +69,16 @@ class RunRecord:
         return self.board.get("facts", {})
 
 
+def read_json(path: Path) -> dict:
+    """A run's JSON file; a damaged one is named with the line to look at."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DlfError(
+            f"{path}: line {e.lineno}: not valid JSON ({e.msg}); the run's file is damaged"
+        ) from None
+
+
 def read_run(folder: Path, name: str | None = None) -> RunRecord:
     """A run folder's files as a RunRecord; refuses a folder that is not a finished run."""
     folder = Path(folder)
@@ -78,16 +88,13 @@ def read_run(folder: Path, name: str | None = None) -> RunRecord:
             f"{folder}: not a run folder (no config.json); pass folders written by `dlf train` "
             "or zips written by `dlf pack`"
         )
-    try:
-        saved = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as e:
-        raise DlfError(f"{cfg_path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    saved = read_json(cfg_path)
     if "valid" not in saved:
         raise DlfError(
             f"{folder}: the run did not finish (no validation score); resume it with --resume"
         )
     rows = read_metrics_csv(folder / "metrics.csv") if (folder / "metrics.csv").is_file() else []
-    board = json.loads((folder / BOARD_JSON).read_text()) if (folder / BOARD_JSON).is_file() else {}
+    board = read_json(folder / BOARD_JSON) if (folder / BOARD_JSON).is_file() else {}
     return RunRecord(name=name or folder.name, folder=folder, config=saved.get("config", {}),
                      saved=saved, rows=rows, board=board, items=load_items(folder))  # fmt: skip
 
@@ -146,4 +153,4 @@ def pack_run(run: str | Path, out: str | Path | None = None) -> Path:
     return out
 
 
-__all__ = ["BOARD_JSON", "PACK_SKIP", "RunRecord", "open_runs", "pack_run", "read_run"]
+__all__ = ["BOARD_JSON", "PACK_SKIP", "RunRecord", "open_runs", "pack_run", "read_json", "read_run"]
