@@ -43,10 +43,10 @@ th { background: #f0f0f0; font-size: 0.82em; } td.k, th.k { text-align: left; } 
 img { max-width: 100%; height: auto; display: block; }
 .row { display: flex; flex-wrap: wrap; gap: 16px; } figure { margin: 0; max-width: 280px; }
 figcaption { font-weight: 600; margin-bottom: 4px; overflow-wrap: anywhere; }
-.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(260px, 1fr)); gap: 14px; }
+.cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(280px, 1fr)); gap: 14px; }
 .card { border: 1px solid #ddd; border-radius: 6px; padding: 8px; }
 .card img { width: 120px; image-rendering: pixelated; margin-bottom: 6px; }
-.card td { font-size: 0.9em; padding: 2px 4px; } .ok { color: #176d17; } .bad { color: #b00000; }
+.card td { font-size: 0.9em; padding: 2px 4px; } .card td:first-child { width: 48%; } .ok { color: #176d17; } .bad { color: #b00000; }
 .item { margin-bottom: 14px; }
 .legend { display: flex; flex-wrap: wrap; gap: 6px 22px; margin: 6px 0; }
 .swatch { overflow-wrap: anywhere; } .swatch b { display: inline-block; width: 26px; height: 5px; margin: 0 6px 4px 0; }
