@@ -135,10 +135,10 @@ def leaderboard_rows(runs: Sequence[RunRecord]) -> tuple[list[str], list[list[st
     return head, rows
 
 
-def flat_settings(r: RunRecord) -> dict[str, object]:
-    """A run's settings by plain name, task options as 'option NAME'."""
+def flat_settings(config: dict) -> dict[str, object]:
+    """A run's settings (config.json's "config") by plain name, task options as 'option NAME'."""
     out = {}
-    for k, v in r.config.items():
+    for k, v in config.items():
         if k in NOT_SETTINGS:
             continue
         if k == "options":
@@ -166,9 +166,8 @@ def own_parts(r: RunRecord) -> str:
 def settings_diff(runs: Sequence[RunRecord]) -> tuple[list[str], list[list[str]]]:
     """Only the settings that differ between the runs; a value equal to the task's default
     is marked '(default)'; plus a row of the members' own parts when any run used one."""
-    flats = [flat_settings(r) for r in runs]
-    defaults = [flat_settings(RunRecord("", Path(), r.board.get("defaults", {}), {}, [], {}, None))
-                for r in runs]  # fmt: skip
+    flats = [flat_settings(r.config) for r in runs]
+    defaults = [flat_settings(r.board.get("defaults", {})) for r in runs]
     keys = list(dict.fromkeys(k for f in flats for k in f))
     rows = []
     for k in keys:
