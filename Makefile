@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 READY  := $(VENV)/.ready
 
-.PHONY: demo test test-slow lint format bench bench-env clean
+.PHONY: demo test test-slow lint format bench bench-env clean kaggle-bundle
 
 $(READY): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,5 +65,18 @@ bench-env: $(BENCH_READY)
 bench: $(READY) $(BENCH_READY)
 	$(BIN)/python bench/run_all.py --bench-python $(BENCH_BIN)/python --out docs/benchmarks.md
 
+# Wheels of dlf and every runtime dependency except torch (a Kaggle kernel has its own),
+# at the versions of this venv, for a kernel without internet. Upload the folder as a Kaggle
+# dataset; docs/kaggle.md has the two lines a kernel runs to install from it.
+BUNDLE ?= dist/kaggle-bundle
+kaggle-bundle: $(READY)
+	rm -rf $(BUNDLE)
+	$(BIN)/python -m pip freeze --exclude-editable > $(VENV)/bundle-constraints.txt
+	$(BIN)/python -m pip wheel -q --no-deps -w $(BUNDLE) .
+	$(BIN)/python -m pip wheel -q -w $(BUNDLE) -c $(VENV)/bundle-constraints.txt \
+	  $$($(BIN)/python -c 'import tomllib; deps = tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]; print(" ".join(d.replace(" ", "") for d in deps if not d.startswith("torch")))')
+	@ls $(BUNDLE) | sed 's/^/  /'
+	@echo "wrote $(BUNDLE): upload it as a Kaggle dataset (docs/kaggle.md)"
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache build src/*.egg-info
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .ruff_cache build dist src/*.egg-info

@@ -3,7 +3,8 @@
     dlf synth TASK DIR [--n N] [--seed S]
     dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
                    [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--device D]
-                   [--option KEY=VALUE] [--resume] [--overwrite] [--who NAME] [--note TEXT]
+                   [--option KEY=VALUE] [--use [KIND=]FILE:NAME] [--resume] [--overwrite]
+                   [--recipe NAME] [--time-budget 8h] [--who NAME] [--note TEXT]
     dlf lr-find TASK [--data DIR] [--out FILE.png] [--arch NAME] [--size PX] [--bs N]
                      [--option KEY=VALUE] [--num-it N] [--start-lr X] [--end-lr X]
     dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
@@ -14,6 +15,8 @@
     dlf meetup RUN|ZIP [...] [--out board.html] [--md board.md] [truth inputs, e.g. --truth FILE]
     dlf pack RUN [--out RUN.zip]
     dlf reproduce mnist1d [--seeds N] [--out DIR] [--quick]
+    dlf exercise list | dlf exercise start WEEK [--to FILE]
+    dlf check WEEK FILE [--only NAME]      (exit 0 only when every check passes)
 
 Bad input or a bad argument ends with one line on stderr and exit status 2 (`--debug`
 shows the traceback instead).
@@ -58,8 +61,9 @@ def cmd_train(args) -> None:
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
-                      tta=args.tta, who=args.who, note=args.note)  # fmt: skip
-    train(task, cfg, resume=args.resume, overwrite=args.overwrite)
+                      tta=args.tta, use=args.use, recipe=args.recipe, who=args.who,
+                      note=args.note)  # fmt: skip
+    train(task, cfg, resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget)
 
 
 def cmd_lr_find(args) -> None:
@@ -149,6 +153,26 @@ def cmd_reproduce(args) -> None:
     print(f"wrote {reproduce(out, seeds=args.seeds, quick_run=args.quick)}")
 
 
+def cmd_exercise(args) -> None:
+    from dlf.exercises.commands import exercise_list, exercise_start
+
+    if args.action == "list":
+        print(exercise_list())
+        return
+    if args.week is None:
+        raise DlfError("dlf exercise start needs the week: dlf exercise start week3 [--to FILE]")
+    out = exercise_start(args.week, args.to and Path(args.to))
+    print(f"wrote {out}: fill in the functions, then run: dlf check {args.week} {out}")
+
+
+def cmd_check(args) -> int:
+    from dlf.exercises.commands import check_file
+
+    results, table = check_file(args.week, Path(args.file), args.only)
+    print(table)
+    return 0 if all(r.passed for r in results) else 1
+
+
 def _positive_int(s: str) -> int:
     try:
         v = int(s)
@@ -176,6 +200,22 @@ def _positive_float(s: str) -> float:
     if not v > 0:
         raise argparse.ArgumentTypeError(f"{s} must be positive")
     return v
+
+
+def _duration(s: str) -> float:
+    """'8h', '90m', '1h30m', '45s' or plain seconds -> seconds."""
+    import re
+
+    parts = re.fullmatch(
+        r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?", s.strip()
+    )
+    if not s.strip() or parts is None:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a duration (e.g. 8h, 90m, 1h30m, 600s)")
+    h, m, sec = (float(x or 0) for x in parts.groups())
+    seconds = 3600 * h + 60 * m + sec
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{s} must be longer than zero")
+    return seconds
 
 
 def _key_value(s: str) -> tuple[str, str]:
@@ -228,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "predictions the post-processing is fitted on, and later the submission")  # fmt: skip
     p.add_argument("--option", action="append", type=_key_value, metavar="KEY=VALUE",
                    help="a task-specific setting")  # fmt: skip
+    p.add_argument("--use", action="append", metavar="[KIND=]FILE:NAME",
+                   help="your own optimizer, loss, schedule, block or dataset in place of dlf's "
+                   "(e.g. my_week4.py:Adam; see `dlf exercise list`)")  # fmt: skip
     p.add_argument(
         "--resume",
         action="store_true",
@@ -235,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(other settings given with it are refused; only --device may change)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--recipe", help="a named set of the task's settings, e.g. kaggle (the public "
+                   "winning-style GPU settings; sources in docs/tasks/TASK.md); given ones win")  # fmt: skip
+    p.add_argument("--time-budget", type=_duration, metavar="DURATION",
+                   help="e.g. 8h: stop training early enough that this command, predictions "
+                   "and files included, ends within it (a Kaggle kernel's limit)")  # fmt: skip
     p.add_argument("--who", help="your name, shown on the meetup board")
     p.add_argument("--note", help="one line on what this run tries, shown on the meetup board")
     p.set_defaults(func=cmd_train)
@@ -313,6 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="results folder (default runs/mnist1d)")
     p.add_argument("--quick", action="store_true", help="one seed, 200 steps a row: a smoke test")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("exercise", help="the weekly exercises: list them, or write a starter file")
+    p.add_argument("action", choices=["list", "start"])
+    p.add_argument("week", nargs="?", help="week2, week3, week4 or week5 (for start)")
+    p.add_argument("--to", help="the starter's file name (default my_WEEK.py; never overwritten)")
+    p.set_defaults(func=cmd_exercise)
+
+    p = sub.add_parser("check", help="grade your exercise file: one table, hints for mistakes")
+    p.add_argument("week", help="week2, week3, week4 or week5")
+    p.add_argument("file", help="your .py file (from `dlf exercise start WEEK`)")
+    p.add_argument("--only", help="one exercise (or one of its function names)")
+    p.set_defaults(func=cmd_check)
     return parser
 
 
@@ -326,8 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         if extra and not getattr(args, "takes_extra", False):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
         args.truth_args = extra
-        args.func(args)
-        return 0
+        return args.func(args) or 0  # `dlf check` returns 1 when a check failed
     except DlfError as e:
         if debug:
             raise

@@ -17,8 +17,8 @@ from dlf.report.items import ValidItems, box_agreement, distance, load_items, sa
 from dlf.report.runs import RunRecord, open_runs, pack_run
 
 
-def record(name, items=None, score=0.5, higher=True, config=None, defaults=None, use=None):
-    saved = {"valid": {"m": score}, **({"use": use} if use else {})}
+def record(name, items=None, score=0.5, higher=True, config=None, defaults=None):
+    saved = {"valid": {"m": score}}
     board = {"higher_is_better": higher, "defaults": defaults or {}}
     return RunRecord(name, Path(name), {"task": "t", **(config or {})}, saved, [], board, items)
 
@@ -101,13 +101,13 @@ def test_settings_diff_names_defaults_and_own_parts():
     a = record(
         "a", config={"lr": 0.001, "size": 64, "options": {"head": "regression"}}, defaults=defaults
     )
-    b = record("b", config={"lr": 0.003, "size": 64, "options": {"head": "ordinal"}}, defaults=defaults,
-               use={"loss": "mine.py:Focal"})  # fmt: skip
+    b = record("b", config={"lr": 0.003, "size": 64, "options": {"head": "ordinal"},
+                            "use": ["loss=/home/ben/week4/mine.py:Focal", "week2.py:Data"]}, defaults=defaults)  # fmt: skip
     head, rows = settings_diff([a, b])
     assert head == ["setting", "a", "b"]
     assert rows == [["peak learning rate", "0.001 (default)", "0.003"],
                     ["option head", "regression (default)", "ordinal"],
-                    ["member's own parts", "dlf's own", "loss: mine.py:Focal"]]  # fmt: skip
+                    ["member's own parts", "dlf's own", "loss: mine.py:Focal; week2.py:Data"]]  # fmt: skip
 
 
 def test_masks_and_boxes_are_drawn_for_every_run():

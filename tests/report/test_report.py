@@ -178,7 +178,6 @@ def test_confusion_matrix_labels_do_not_overlap(monkeypatch, labels):
     # every class is still named (a wrapped or shortened name starts like the name)
     for tick, name in zip(ax.get_xticklabels(), labels):
         assert " ".join(tick.get_text().split())[:8] == name[:8]
-    plots.plt.close(fig)
 
 
 def test_boxes_are_drawn_and_task_tables_are_rendered(tmp_path):
@@ -198,3 +197,21 @@ def test_boxes_are_drawn_and_task_tables_are_rendered(tmp_path):
     text = render_run_report(title="t", config={}, environment={}, rows=ROWS, metric_names=["qwk"],
                              tables={"Average precision per class": [{"class": "Cat <x>", "ap": 0.5}]})  # fmt: skip
     assert "<h2>Average precision per class</h2>" in text and "Cat &lt;x&gt;" in text
+
+
+def test_drawing_a_report_leaves_the_callers_matplotlib_backend_alone():
+    """A notebook's inline backend must survive dlf drawing its report plots (reports once
+    switched the whole process to Agg at import, and a notebook's plots stopped showing).
+    Reference: matplotlib.get_backend() before and after, in a fresh interpreter whose
+    backend is set to a non-Agg one first."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import numpy as np; "
+        "from dlf.report import plots; "
+        "png = plots.plot_confusion(np.eye(2, dtype=int), ['a', 'b']); "
+        "print(matplotlib.get_backend(), png[:4] == b'\\x89PNG')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["svg", "True"]

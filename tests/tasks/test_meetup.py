@@ -24,12 +24,12 @@ APTOS = ["--size", "32", "--bs", "8", "--arch", "resnet18", "--epochs", "1", "--
          "--precision", "fp32"]  # fmt: skip
 DOTS = ["--size", "32", "--bs", "16", "--arch", "lenet", "--epochs", "1", "--seed", "0",
         "--precision", "fp32"]  # fmt: skip
-OWN_PART = {"optimizer": "my_week4.py:Adam"}  # what `--use` records (issue 20's feature)
+SOLUTIONS = Path(__file__).resolve().parents[1] / "exercises" / "solutions"
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Four finished runs; ben's config.json gets the "use" entry `--use` writes."""
+    """Four finished runs; ben's uses a member's own schedule (`--use`, the week-4 solution)."""
     tmp = tmp_path_factory.mktemp("meetup")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DLF_HOME", str(tmp / "home"))
@@ -44,15 +44,12 @@ def runs(tmp_path_factory):
               "--who", "ana", "--note", "baseline, as dlf gives it")  # fmt: skip
         train("aptos", "--data", str(tmp / "aptos"), "--out", str(tmp / "ben-lr"), *APTOS,
               "--lr", "3e-3", "--option", "ben_graham=true", "--who", "ben",
-              "--note", "Ben Graham preprocessing, higher lr")  # fmt: skip
+              "--note", "Ben Graham preprocessing, higher lr", "--use", f"{SOLUTIONS / 'week4.py'}:one_cycle_lr")  # fmt: skip
         for name, lr in (("eve-dots", "1e-3"), ("fay-dots", "1e-2")):
             train("dots_task:DotsTask", "--data", str(tmp / "dots"), "--out", str(tmp / name),
                   *DOTS, "--lr", lr, "--who", name.split("-")[0])  # fmt: skip
         assert main(["predict", "aptos", "--run", str(tmp / "ana-r18")]) == 0
         assert main(["predict", "aptos", "--run", str(tmp / "ben-lr")]) == 0
-    cfg_path = tmp / "ben-lr" / "config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg_path.write_text(json.dumps({**cfg, "use": OWN_PART}))
     return tmp
 
 
@@ -144,7 +141,7 @@ def test_board_from_folders_and_a_zip(runs, tmp_path, capsys):
     assert "image size" not in diff and "batch size" not in diff and "random seed" not in diff
     assert (
         "member's own parts" in diff
-        and "optimizer: my_week4.py:Adam" in diff
+        and "schedule: week4.py:one_cycle_lr" in diff
         and "dlf's own" in diff
     )
 

@@ -27,7 +27,7 @@ from dlf.report.runs import RunRecord
 WORDS = {"arch": "model", "size": "image size (pixels)", "bs": "batch size", "lr": "peak learning rate",
          "epochs": "epochs", "seed": "random seed", "precision": "precision asked for",
          "tta": "test-time augmentation passes", "data": "data folder", "device": "device asked for",
-         "checkpoint_every": "checkpoint every N steps"}  # fmt: skip
+         "checkpoint_every": "checkpoint every N steps", "recipe": "recipe (--recipe)"}  # fmt: skip
 NOT_SETTINGS = ("task", "out", "who", "note", "use")
 MAX_ITEMS = 12  # disagreed items shown per task
 
@@ -152,15 +152,20 @@ def flat_settings(config: dict) -> dict[str, object]:
 
 
 def own_parts(r: RunRecord) -> str:
-    """The member's own parts a run used (config.json "use", written by `--use`), in words."""
-    use = r.saved.get("use", r.config.get("use"))
+    """The member's own parts a run used (config.json's "use": KIND=FILE:NAME, written by
+    `dlf train --use`), in words, the file by its name (where it lay is the member's machine)."""
+    use = r.config.get("use") or r.saved.get("use")
     if not use:
         return "dlf's own"
-    if isinstance(use, dict):
-        return "; ".join(f"{k}: {setting_text(v)}" for k, v in use.items())
-    if isinstance(use, list):
-        return "; ".join(map(setting_text, use))
-    return str(use)
+    parts = []
+    for spec in [use] if isinstance(use, str) else use:
+        kind, eq, rest = str(spec).partition("=")
+        if not eq or ":" in kind:  # no KIND= before the file
+            kind, rest = "", str(spec)
+        file, colon, name = rest.rpartition(":")
+        text = f"{Path(file).name}:{name}" if colon else rest
+        parts.append(f"{kind}: {text}" if kind else text)
+    return "; ".join(parts)
 
 
 def settings_diff(runs: Sequence[RunRecord]) -> tuple[list[str], list[list[str]]]:

@@ -1,20 +1,27 @@
-"""Plots for run reports, rendered to PNG bytes with matplotlib's Agg backend (no display)."""
+"""Plots for run reports, rendered to PNG bytes with matplotlib's Agg backend (no display).
+
+Figures are made without pyplot, so drawing a report neither opens a window nor switches
+the backend of whoever imported dlf (a notebook keeps its inline plots)."""
 
 import io
 import textwrap
 from collections.abc import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")  # reports are written from scripts and servers: never open a window
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+
+def _figure(**kw) -> Figure:
+    fig = Figure(**kw)
+    FigureCanvasAgg(fig)  # an Agg canvas of its own: text extents can be measured
+    return fig
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")  # Agg, whatever the backend
     return buf.getvalue()
 
 
@@ -22,7 +29,8 @@ def plot_curves(
     rows: Sequence[dict], metric_names: Sequence[str], runs: Sequence[str] | None = None
 ) -> bytes:
     """Loss (left) and metrics (right) per epoch. `rows` may hold several runs (a `run` key)."""
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig = _figure(figsize=(10, 3.6))
+    ax_loss, ax_metric = fig.subplots(1, 2)
     groups = {}
     for r in rows:
         groups.setdefault(r.get("run", ""), []).append(r)
@@ -44,7 +52,8 @@ def plot_curves(
 
 def plot_schedule(lrs: Sequence[float], losses: Sequence[float]) -> bytes:
     """Learning rate and training loss per step."""
-    fig, (ax_lr, ax_loss) = plt.subplots(1, 2, figsize=(10, 3.2))
+    fig = _figure(figsize=(10, 3.2))
+    ax_lr, ax_loss = fig.subplots(1, 2)
     ax_lr.plot(lrs)
     ax_lr.set(title="learning rate (head group)", xlabel="step")
     ax_loss.plot(losses, alpha=0.4, label="batch")
@@ -67,7 +76,8 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str]) -> bytes:
     n = len(labels)
     wrapped = [textwrap.fill(str(s), 14, max_lines=3, placeholder="...") for s in labels]
     one_line = [textwrap.shorten(str(s), 30, placeholder="...") for s in labels]
-    fig, ax = plt.subplots()
+    fig = _figure()
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     ax.set_xticks(range(n), wrapped, fontsize=9)
     ax.set_yticks(range(n), wrapped, fontsize=9)
@@ -107,7 +117,8 @@ def plot_samples(samples: Sequence[dict], cols: int = 6) -> bytes:
     the image's pixels, and `bad` (red title)."""
     n = max(1, len(samples))
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(2.0 * cols, 2.2 * rows), squeeze=False)
+    fig = _figure(figsize=(2.0 * cols, 2.2 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, s in zip(axes.flat, samples):
@@ -125,7 +136,7 @@ def plot_samples(samples: Sequence[dict], cols: int = 6) -> bytes:
             )
         for key, colour, style in (("boxes", "yellow", "-"), ("pred_boxes", "cyan", "--")):
             for x1, y1, x2, y2, text in s.get(key) or ():
-                ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
                                            edgecolor=colour, linestyle=style, linewidth=0.8))  # fmt: skip
                 ax.text(x1, y1, text, fontsize=5, color=colour, va="bottom")
         ax.set_title(s.get("title", ""), fontsize=8, color="red" if s.get("bad") else "black")
@@ -136,6 +147,7 @@ def plot_lr_find(lrs: Sequence[float], losses: Sequence[float], suggestions) -> 
     """The learning-rate sweep (`dlf.train.LRFinder`): loss against lr, suggestions marked."""
     from dlf.train.lr_find import draw_lr_find
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = _figure(figsize=(6, 4))
+    ax = fig.subplots()
     draw_lr_find(ax, lrs, losses, suggestions)
     return _png(fig)

@@ -64,6 +64,8 @@ class TrainConfig:
     options: dict = field(default_factory=dict)  # task-specific settings
     device: str | None = None  # auto, cpu, cuda, cuda:N or mps
     tta: int | None = None  # TTA passes for validation predictions and the submission alike
+    use: list[str] | None = None  # a member's own parts, KIND=FILE:NAME (dlf.tasks.plugins)
+    recipe: str | None = None  # a named set of settings of the task (`Task.recipes`), or none
     who: str | None = None  # the member who trained it, and their one-line note (the board)
     note: str | None = None
 
@@ -142,6 +144,12 @@ class Task:
     #: what `dlf evaluate` reads besides --pred: {option name: help}; each becomes a
     #: `--name PATH` argument and reaches `evaluate` as a keyword (dashes as underscores)
     truth_inputs: ClassVar[dict[str, str]] = {"truth": "the answer key (CSV)"}
+    #: the competition's Kaggle slugs: in a kernel, `/kaggle/input/<slug>/` is the default
+    #: data folder (the first that exists; see dlf.core.kaggle)
+    kaggle_slugs: ClassVar[tuple[str, ...]] = ()
+    #: named sets of TrainConfig fields (+ "options"), `--recipe NAME`: e.g. "kaggle", the
+    #: public winning-style GPU settings, with sources in docs/tasks/<task>.md
+    recipes: ClassVar[dict[str, dict]] = {}
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         raise NotImplementedError

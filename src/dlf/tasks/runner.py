@@ -8,6 +8,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -15,16 +16,25 @@ import torch
 from dlf.core.atomic import atomic_write_text
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_device
+from dlf.core.kaggle import competition_input, kaggle_working
 from dlf.core.killpoint import kill_point
-from dlf.core.paths import dlf_home
+from dlf.core.paths import dlf_home, runs_root
 from dlf.core.seed import seed_everything
 from dlf.core.version import __version__
 from dlf.report.html import write_run_report
 from dlf.tasks.base import Task, TrainConfig
 from dlf.tasks.board_files import write_board_files
 from dlf.tasks.checks import check_trainable
-from dlf.tasks.compose import build_training, context, inference_loaders, predictions
+from dlf.tasks.compose import (
+    build_training,
+    context,
+    inference_loaders,
+    model_with_member_parts,
+    predictions,
+)
 from dlf.tasks.options import options_dict, parse_options
+from dlf.tasks.plugins import learner_settings, member_parts
+from dlf.tasks.recipes import apply_recipe
 from dlf.tasks.run_folder import (
     RUN_FILES,
     RunLog,
@@ -32,7 +42,7 @@ from dlf.tasks.run_folder import (
     prepare_run_folder,
     refuse_changed_settings,
 )
-from dlf.train.callbacks import Checkpoint, CSVLogger, NanGuard, StopOnInterrupt
+from dlf.train.callbacks import Checkpoint, CSVLogger, NanGuard, StopOnInterrupt, TimeBudget
 from dlf.train.checkpoint import load_weights, save_weights
 from dlf.train.learner import Learner
 from dlf.train.lr_find import LRFinder, Suggestions
@@ -73,13 +83,22 @@ def default_data(task: Task, log) -> Path:
 
 
 def data_folder(task: Task, cfg: TrainConfig, log) -> Path:
-    """The run's data: --data, or the embedded synthetic dataset when none is given."""
-    data = Path(cfg.data) if cfg.data else default_data(task, log)
+    """The run's data: --data; else the competition's input in a Kaggle kernel
+    (/kaggle/input/<slug>/); else the embedded synthetic dataset."""
+    data = Path(cfg.data) if cfg.data else kaggle_data(task, log) or default_data(task, log)
     if not data.is_dir():
         raise DlfError(
             f"{data}: data folder not found; pass --data DIR (or omit it for the embedded dataset)"
         )
     return data
+
+
+def kaggle_data(task: Task, log) -> Path | None:
+    """The competition's files as a Kaggle kernel sees them, if attached (read-only)."""
+    folder = competition_input(task.kaggle_slugs)
+    if folder is not None:
+        log(f"no --data given: using the competition's input {folder}")
+    return folder
 
 
 def environment(learn: Learner | None = None) -> dict:
@@ -98,10 +117,20 @@ def environment(learn: Learner | None = None) -> dict:
 
 
 def train(
-    task: Task, cfg: TrainConfig, resume: bool = False, overwrite: bool = False, quiet: bool = False
+    task: Task,
+    cfg: TrainConfig,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+    time_budget: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict:
-    """Train a task end to end; returns the final config (with the fitted post-processing)."""
-    run = Path(cfg.out or f"runs/{task.name}")
+    """Train a task end to end; returns the final config (with the fitted post-processing).
+
+    time_budget: seconds for this whole call; training stops early enough that the
+    validation predictions (with the run's TTA), post-processing and files still fit
+    (`TimeBudget`, reading `clock`)."""
+    run = Path(cfg.out or runs_root() / task.name)
     mode = prepare_run_folder(run, resume, overwrite)
     resuming = mode == "resume"
     saved = None
@@ -124,10 +153,13 @@ def train(
             else:
                 log(f"{run}: no checkpoint yet; starting the run again with its saved settings")
         else:
+            apply_recipe(task, cfg)  # --recipe: its settings, under those given
             cfg.fill_defaults(task.defaults)
             cfg.out = str(run)
             # typed and complete in config.json: "1" from the command line is saved as 1
             cfg.options = options_dict(parse_options(task.Options, cfg.options, task.name))
+            # a member's parts, as KIND=FILE:NAME (a bad file is refused before anything runs)
+            cfg.use = [p.spec for p in member_parts(cfg.use).values()] or None
         device = resolve_device(cfg.device)  # a missing GPU is an error now, not after the data
         data = data_folder(task, cfg, log)
         cfg.data = str(data)
@@ -144,11 +176,15 @@ def train(
         checkpoint = Checkpoint(run, every_steps=cfg.checkpoint_every)
         stop = StopOnInterrupt(checkpoint, run, log, task.name)
         cbs = [CSVLogger(run / "metrics.csv"), checkpoint, stop, NanGuard(checkpoint.state_path)]
+        opt, sched = learner_settings(built.member)  # a member's optimizer, schedule (--use)
+        # after training: one validation pass per TTA pass, and as much again to spare
+        budget = time_budget and TimeBudget(time_budget, reserve_passes=2.0 * cfg.tta, clock=clock)
+        cbs += [budget] if budget else []
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
-                        cbs=[*cbs, *built.callbacks], logger=log)  # fmt: skip
+                        cbs=[*cbs, *built.callbacks], logger=log, **opt)  # fmt: skip
         if resuming:
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
-        learn.fit_one_cycle(cfg.epochs, cfg.lr)
+        learn.fit_one_cycle(cfg.epochs, cfg.lr, **sched)
         if stop.hit:
             raise DlfError(
                 f"{run}: interrupted; resume with: dlf train {task.name} --out {run} --resume"
@@ -168,6 +204,8 @@ def train(
             "postprocess": post,
             "valid": {task.metric_name: score},
         }
+        if budget and budget.stopped_after:
+            result["time_budget"] = {"seconds": time_budget, "stopped_after": budget.stopped_after}
         write_board_files(task, run, learn, ctx, built.train, built.valid_idx, preds, target, post)
         atomic_write_text(run / "config.json", json.dumps(result, indent=2))
         kill_point("after_postprocess", learn)
@@ -258,10 +296,13 @@ def predict(
     data = Path(data or cfg.data)
     if not data.is_dir():
         raise DlfError(f"{data}: data folder not found; pass --data DIR")
-    out = Path(out or run / "submission.csv")
+    # a kernel's submission is the submission.csv in its working folder
+    working = kaggle_working()
+    out = Path(out or (working if working is not None else run) / "submission.csv")
     ctx = context(task, cfg, data, log, fitted)
     test = task.data(ctx, "test")
-    model = task.model(ctx)
+    blocks = [u for u in cfg.use or [] if u.startswith("block=")]  # the run's own block class
+    model = model_with_member_parts(task.model(ctx), member_parts(blocks))
     load_weights(model, run / "model.safetensors")
     dls = inference_loaders(task, ctx, test, dev)
     learn = Learner(
@@ -312,8 +353,12 @@ def lr_find(task: Task, cfg: TrainConfig, out_png: Path, **sweep) -> Suggestions
     cfg.fill_defaults(task.defaults)
     data = data_folder(task, cfg, log)
     seed_everything(cfg.seed)
-    parts = build_training(task, cfg, data, log).parts
-    learn = Learner(parts.model, parts.dls, parts.loss_func, precision=cfg.precision, logger=log)
+    built = build_training(task, cfg, data, log)
+    parts = built.parts
+    opt, _ = learner_settings(built.member)
+    learn = Learner(
+        parts.model, parts.dls, parts.loss_func, precision=cfg.precision, logger=log, **opt
+    )
     sug = learn.lr_find(show_plot=False, **sweep)
     f = learn.lr_finder
     atomic_write_bytes(out_png, plot_lr_find(f.lrs, f.losses, sug))
@@ -334,6 +379,7 @@ __all__ = [
     "default_data",
     "evaluate",
     "inference_loaders",
+    "kaggle_data",
     "load_run",
     "lr_find",
     "predict",

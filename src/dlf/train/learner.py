@@ -13,7 +13,6 @@ cancelled with their named exceptions. Nothing here reads a value back from the 
 
 import contextlib
 import math
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from torch import nn
 from dlf.core.dist import is_main_process, world_size
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_precision
+from dlf.core.notebook import in_notebook
 from dlf.data.loaders import DataLoaders, to_device
 from dlf.train.callbacks.core import (
     CancelBatchException,
@@ -318,10 +318,15 @@ class Learner:
         pct_start: float = 0.25,
         moms: tuple[float, float, float] = (0.95, 0.85, 0.95),
         cbs: Sequence = (),
+        lr_schedule: Callable[
+            [float, float, float, float], Callable[[float], float]
+        ] = one_cycle_lr,
     ) -> None:
-        """Leslie Smith's one-cycle policy with fastai's defaults."""
+        """Leslie Smith's one-cycle policy with fastai's defaults. `lr_schedule` builds the
+        learning-rate curve from (lr_max, div, div_final, pct_start): a member's own one-cycle
+        function can take the place of dlf's (`dlf train --use`)."""
         lrs = self.lr_per_group(self.lr if lr_max is None else lr_max)
-        scheds = {"lr": [one_cycle_lr(lr, div, div_final, pct_start) for lr in lrs]}
+        scheds = {"lr": [lr_schedule(lr, div, div_final, pct_start) for lr in lrs]}
         if self.opt is None:
             self.create_opt()
         if any("betas" in g or "momentum" in g for g in self.opt.param_groups):
@@ -392,7 +397,7 @@ class Learner:
         self.lr_finder = finder
         sug = finder.suggestions()
         self.log(f"lr_find: {sug}")
-        if show_plot or (show_plot is None and "ipykernel" in sys.modules):
+        if show_plot or (show_plot is None and in_notebook()):
             finder.plot(sug)
         return sug
 

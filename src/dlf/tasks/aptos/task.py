@@ -87,7 +87,12 @@ class AptosOptions:
 class AptosTask(Task):
     name = "aptos"
     metric_name = "qwk"
+    kaggle_slugs = ("aptos2019-blindness-detection",)  # /kaggle/input/<slug>/ in a kernel
     defaults = {"epochs": 12, "arch": "resnet18", "size": 128, "bs": 32, "lr": 1e-3, "tta": 2}
+    # --recipe kaggle: sources in docs/tasks/aptos.md ("Kaggle recipe")
+    recipes = {"kaggle": {"arch": "efficientnet_b4", "size": 256, "bs": 32, "epochs": 15,
+                          "lr": 1e-3, "tta": 2,
+                          "options": {"ben_graham": True, "head": "regression"}}}  # fmt: skip
     synth_n = 600
     Options = AptosOptions
 

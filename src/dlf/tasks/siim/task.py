@@ -119,7 +119,12 @@ class SiimOptions:
 class SiimTask(Task):
     name = "siim"
     metric_name = "dice"
+    kaggle_slugs = ("siim-acr-pneumothorax-segmentation",)  # /kaggle/input/<slug>/ in a kernel
     defaults = {"epochs": 16, "arch": "unet_resnet34", "size": 256, "bs": 16, "lr": 1e-3, "tta": 2}
+    # --recipe kaggle: sources in docs/tasks/siim.md ("Kaggle recipe")
+    recipes = {"kaggle": {"arch": "unet_resnet34", "size": 1024, "bs": 4, "epochs": 20,
+                          "lr": 1e-4, "tta": 2,
+                          "options": {"pos_share_start": 0.8, "pos_share_end": 0.4}}}  # fmt: skip
     synth_n = 240
     Options = SiimOptions
     dense = True

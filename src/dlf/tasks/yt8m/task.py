@@ -145,7 +145,11 @@ class FinetuneSwitch:
 class Yt8mTask(Task):
     name = "yt8m"
     metric_name = "map"
+    kaggle_slugs = ("youtube8m-2019",)  # /kaggle/input/<slug>/ in a kernel
     defaults = {"epochs": 12, "arch": "video_attention", "bs": 32, "lr": 2e-3, "tta": 1}
+    # --recipe kaggle: sources in docs/tasks/yt8m.md ("Kaggle recipe")
+    recipes = {"kaggle": {"arch": "video_nextvlad", "bs": 256, "epochs": 8,
+                          "options": {"stream": True, "workers": 4, "finetune_epochs": 2}}}  # fmt: skip
     synth_n = 240
     Options = Yt8mOptions
     truth_inputs = {

@@ -23,6 +23,7 @@ from dlf.train.callbacks.progress import ProgressCallback
 from dlf.train.callbacks.recorder import Recorder
 from dlf.train.callbacks.schedule import ParamScheduler
 from dlf.train.callbacks.tensorboard import TensorBoardLogger
+from dlf.train.callbacks.time_budget import TimeBudget
 
 __all__ = [
     "EMA",
@@ -47,4 +48,5 @@ __all__ = [
     "Recorder",
     "StopOnInterrupt",
     "TensorBoardLogger",
+    "TimeBudget",
 ]

@@ -1,6 +1,8 @@
 """`ProgressCallback`: a tqdm bar per phase and one printed line per epoch.
 
 The bar's loss is read from the device at most every `refresh` seconds, never per step.
+The bar shows in a terminal and in a notebook (tqdm.auto: a widget when ipywidgets is
+installed, else one text line redrawn in place); in a log file or a pipe it stays off.
 """
 
 import sys
@@ -8,6 +10,7 @@ from time import monotonic
 
 from tqdm.auto import tqdm
 
+from dlf.core.notebook import in_notebook
 from dlf.train.callbacks.core import Callback, Phase
 
 
@@ -36,7 +39,7 @@ class ProgressCallback(Callback):
 
     def __init__(self, refresh: float = 0.5, bar: bool | None = None) -> None:
         self.refresh = refresh
-        self.bar = sys.stderr.isatty() if bar is None else bar
+        self.bar = (sys.stderr.isatty() or in_notebook()) if bar is None else bar
         self.pbar = None
         self.header_done = False
 
