@@ -331,7 +331,7 @@ def task_section(task: str, runs: Sequence[RunRecord], slug: str) -> Section:
     elif kind in ("label", "tags"):
         _item_cards(with_items, top, h, md)
     else:
-        _item_rows(with_items, top, h)
+        _item_rows(with_items, top, h, md, figs, slug)
     return Section("\n".join(h), "\n".join(md), figs)
 
 
@@ -388,7 +388,7 @@ def _item_cards(runs, top, h, md) -> None:
     md += [md_table(["item", "truth", *[r.label for r in runs]], md_rows), ""]
 
 
-def _item_rows(runs, top, h) -> None:
+def _item_rows(runs, top, h, md, figs, slug) -> None:
     """Masks and boxes: the truth and every run's prediction drawn on the same picture."""
     indexes = [{i: k for k, i in enumerate(r.items.ids)} for r in runs]
     kind = runs[0].items.kind
@@ -408,8 +408,12 @@ def _item_rows(runs, top, h) -> None:
             preds.append({"title": f"{r.label}{note}"[:40], "mask" if kind == "mask" else "boxes": value,
                           "bad": agree < 0.5})  # fmt: skip
         what = "disagreement" if len(runs) > 1 else "error"
-        h.append(f'<div class="item"><b>{esc(i)}</b> ({what} {spread:.2f})'
-                 f"{_img(plot_item_row(picture, truth, preds), i)}</div>")  # fmt: skip
+        name = f"{slug}-item-{len(figs)}.png"
+        figs[name] = plot_item_row(picture, truth, preds)
+        h.append(
+            f'<div class="item"><b>{esc(i)}</b> ({what} {spread:.2f}){_img(figs[name], i)}</div>'
+        )
+        md += [f"{i} ({what} {spread:.2f})", "", f"![{i}]({{files}}/{name})", ""]
 
 
 def _unique_labels(runs: Sequence[RunRecord]) -> None:
