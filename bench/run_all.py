@@ -130,6 +130,12 @@ NOTES = """## What the scripts measure, and what limits the figures
   the peak memory of the timed step). One thread: with two, a shared machine's load swung
   the ratio from 0.6 to 1.0 between runs. Target: dlf at least 0.97 of plain.
 
+- **gpu.py** (not run here: it needs a GPU): ResNet-50 training images/s at 224 px in bf16
+  + channels_last (plain loop, dlf Learner, timm, compiled, Lightning), the data path
+  against a per-item Pillow DataLoader with 8 workers, the data-wait share of a task run,
+  peak GPU memory. **The GPU figures are not yet taken**: no GPU machine was lent when it
+  was written; `python bench/gpu.py --smoke` runs every part on the CPU.
+
 The machine has 2 cores and may be shared: a 2-thread PyTorch process competing for the
 cores loses far more than its share (every parallel region waits for a descheduled
 thread), so absolute figures move with the load; the ratios come from alternating runs.

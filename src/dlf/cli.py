@@ -52,17 +52,30 @@ def cmd_synth(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from dlf.core.dist import launched_by_torchrun
     from dlf.tasks.base import TrainConfig
     from dlf.tasks.registry import get_task
-    from dlf.tasks.runner import train
+    from dlf.tasks.runner import forget_unstarted_run, train
+
+    if args.nproc and args.nproc > 1 and not launched_by_torchrun():
+        from dlf.core.launch import launch
+
+        run = Path(args.out or f"runs/{get_task(args.task).name}")
+        fresh = not (run / "config.json").exists()
+        code = launch(args.nproc, args.argv)
+        if code:  # the failed rank has printed its one-line error
+            if fresh:  # the others were stopped before they could tidy up
+                forget_unstarted_run(run)
+            raise SystemExit(code)
+        return
 
     task = get_task(args.task)
     options = dict(args.option or [])
     cfg = TrainConfig(task=task.name, data=args.data, out=args.out, epochs=args.epochs, arch=args.arch,
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
-                      tta=args.tta, use=args.use, recipe=args.recipe, who=args.who,
-                      note=args.note)  # fmt: skip
+                      tta=args.tta, use=args.use, recipe=args.recipe, sync_bn=args.sync_bn or None,
+                      compile=args.compile or None, who=args.who, note=args.note)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget)
 
 
@@ -283,6 +296,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=_duration, metavar="DURATION",
                    help="e.g. 8h: stop training early enough that this command, predictions "
                    "and files included, ends within it (a Kaggle kernel's limit)")  # fmt: skip
+    p.add_argument("--nproc", type=_positive_int,
+                   help="train as N processes on this machine (torch's elastic launcher, as "
+                   "torchrun --standalone --nproc_per_node N); see docs/scale-out.md")  # fmt: skip
+    p.add_argument("--sync-bn", action="store_true",
+                   help="with several processes: batch norm statistics over all of them")  # fmt: skip
+    p.add_argument("--compile", action="store_true",
+                   help="train through torch.compile (the first steps compile; worth it on GPUs)")  # fmt: skip
     p.add_argument("--who", help="your name, shown on the meetup board")
     p.add_argument("--note", help="one line on what this run tries, shown on the meetup board")
     p.set_defaults(func=cmd_train)
@@ -385,12 +405,13 @@ def main(argv: list[str] | None = None) -> int:
         args, extra = parser.parse_known_args(argv)
         if extra and not getattr(args, "takes_extra", False):
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
-        args.truth_args = extra
+        args.truth_args, args.argv = extra, argv
         return args.func(args) or 0  # `dlf check` returns 1 when a check failed
     except DlfError as e:
         if debug:
             raise
-        print(f"dlf: error: {e}", file=sys.stderr)
+        if not e.said_by_main_rank:  # another rank of a torchrun job has printed it
+            print(f"dlf: error: {e}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:  # Ctrl-C outside a training loop (which handles its own)
         if debug:

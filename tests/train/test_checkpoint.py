@@ -124,25 +124,3 @@ def test_a_callback_that_needs_the_recorder_says_so_before_training(tmp_path):
         with pytest.raises(DlfError, match=f"{who} reads the epoch figures of the Recorder"):
             learn.fit(1, 1e-2)
         assert learn.epoch == 0 and not (tmp_path / "m.csv").exists()
-
-
-def test_only_the_main_process_writes(tmp_path, monkeypatch):
-    """Under torchrun every rank runs the same callbacks; the writers ask `learn.is_main`
-    (rank 0). Rank 1, faked through torch.distributed, trains but writes nothing."""
-    import torch.distributed as dist
-
-    from dlf.train.callbacks import CSVLogger
-
-    monkeypatch.setattr(dist, "is_initialized", lambda: True)
-    monkeypatch.setattr(dist, "get_rank", lambda: 1)
-    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
-    said = []
-    seed_everything(0)
-    train, valid = make_loaders()
-    cbs = [Checkpoint(tmp_path / "run"), CSVLogger(tmp_path / "run" / "metrics.csv")]
-    learn = Learner(TinyCNN(), DataLoaders(train, valid, device="cpu"), F.cross_entropy,
-                    precision="fp32", cbs=cbs, logger=said.append)  # fmt: skip
-    assert not learn.is_main and learn.world_size == 2
-    learn.fit(1, 1e-2)
-    assert len(learn.recorder.values) == 1  # it trained
-    assert not (tmp_path / "run").exists() and said == []

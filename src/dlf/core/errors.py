@@ -28,3 +28,7 @@ class DlfError(Exception):
             )
         except Exception:  # outside a working IPython shell: Python's own rendering
             return traceback.format_exception(self)
+
+    #: set on the copies of the main rank's error that the other ranks of a torchrun job
+    #: raise (dlf.core.dist): the main rank prints the line, the others exit with it quietly
+    said_by_main_rank = False

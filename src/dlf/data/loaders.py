@@ -14,6 +14,7 @@ import torch
 
 from dlf.core.errors import DlfError
 from dlf.core.hardware import default_device
+from dlf.data.resident import ArrayLoader
 
 Batch = tuple | dict  # positional, or named (dlf.data.batch)
 BatchTransform = Callable[[Batch], Batch]
@@ -47,8 +48,9 @@ def _on(batch, device: torch.device):
 class DeviceLoader:
     """Wraps a loader: copies each batch to `device`, then applies batch transforms.
 
-    On CUDA the copy of batch i+1 is issued (non-blocking, from pinned memory) before
-    batch i is handed out, so the copy overlaps the step. On CPU the copy is a no-op.
+    On CUDA the copy of batch i+1 is issued (non-blocking, from pinned memory: an
+    ArrayLoader is told to pin its batches) before batch i is handed out, so the copy
+    overlaps the step. On CPU the copy is a no-op.
     """
 
     def __init__(
@@ -73,6 +75,8 @@ class DeviceLoader:
         return batch
 
     def __iter__(self) -> Iterator[Batch]:
+        if self.device.type == "cuda" and isinstance(self.loader, ArrayLoader):
+            self.loader.pin_memory = True  # page-locked batches: the copy can run async
         it = iter(self.loader)
         if self.device.type != "cuda":
             for batch in it:

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from dlf.core import dist
+from dlf.core.errors import DlfError
 from dlf.data.samplers import epoch_rng
 
 Column = Callable[[np.ndarray], torch.Tensor]  # sorted row indices -> batch tensor
@@ -63,6 +65,16 @@ class ArrayLoader:
     sampler: anything with `epoch_indices()` (see dlf.data.samplers) or an iterable of
       positions into `indices`. pin_memory: page-lock batches for fast async copies to CUDA.
     prefetch: how many batches a background thread prepares ahead (0: none).
+    ranks: (rank, world size) whose share to read; default: this process's under
+      torch.distributed (see `shard`), (0, 1) without it.
+
+    Under several processes each rank reads its share of every epoch. A shuffled or sampled
+    loader (training) cuts the one epoch order, drawn alike on every rank, into global
+    batches of `bs * world` rows and gives rank r the r-th `bs` of each: N ranks with batch
+    b see exactly the batches one process with batch N*b would see. A last partial global
+    batch (kept without `drop_last`) is split as evenly as the rows allow. An ordered loader
+    (validation, inference) gives each rank one contiguous block, so results gathered in
+    rank order are in the loader's order.
     """
 
     def __init__(
@@ -76,12 +88,26 @@ class ArrayLoader:
         seed: int | None = None,
         pin_memory: bool = False,
         prefetch: int = 2,
+        ranks: tuple[int, int] | None = None,
     ) -> None:
         self.columns = dict(columns) if isinstance(columns, dict) else list(columns)
         self.indices = np.asarray(indices, dtype=np.int64)
         self.bs, self.shuffle, self.drop_last, self.sampler = bs, shuffle, drop_last, sampler
         self.pin_memory, self.prefetch = pin_memory, prefetch
         self.seed, self.epoch = seed, 0
+        self.ranks = ranks
+
+    def _rank_world(self) -> tuple[int, int]:
+        return self.ranks if self.ranks is not None else (dist.rank(), dist.world_size())
+
+    @property
+    def shards_by_rank(self) -> bool:
+        """True when this process reads only its share (results must be gathered)."""
+        return self._rank_world()[1] > 1
+
+    @property
+    def _interleaved(self) -> bool:
+        return self.shuffle or self.sampler is not None
 
     def _epoch_order(self) -> np.ndarray:
         if self.sampler is not None:
@@ -97,13 +123,42 @@ class ArrayLoader:
         return len(self.sampler) if self.sampler is not None else len(self.indices)
 
     def __len__(self) -> int:
+        rank, world = self._rank_world()
         n = self._n_rows()
-        return n // self.bs if self.drop_last else -(-n // self.bs)
+        step = self.bs
+        if world > 1 and not self._interleaved:
+            n = len(np.array_split(np.empty(n), world)[rank])
+        elif world > 1:
+            step = self.bs * world  # global batches
+        return n // step if self.drop_last else -(-n // step)
+
+    def _rank_rows(self, order: np.ndarray) -> list[np.ndarray]:
+        """This rank's rows of each batch of the epoch `order` (see the class doc)."""
+        rank, world = self._rank_world()
+        if world > 1 and not self._interleaved:
+            order = np.array_split(order, world)[rank]
+            world = 1
+        step = self.bs * world
+        batches = []
+        for b in range(len(self)):
+            rows = order[b * step : (b + 1) * step]
+            if world > 1:
+                if len(rows) < step:  # the last partial global batch: split it evenly
+                    if len(rows) < world:  # a rank without a row would stall the others
+                        raise DlfError(
+                            f"the last batch has {len(rows)} row(s) for {world} processes; "
+                            "drop it (drop_last) or use fewer processes"
+                        )
+                    rows = np.array_split(rows, world)[rank]
+                else:
+                    rows = rows[rank * self.bs : (rank + 1) * self.bs]
+            batches.append(rows)
+        return batches
 
     def _batches(self, order: np.ndarray) -> Iterator[tuple]:
-        for b in range(len(self)):
+        for rows in self._rank_rows(order):
             # Sorted indices read the memmap front to back; the order within a batch is irrelevant.
-            idx = np.sort(order[b * self.bs : (b + 1) * self.bs])
+            idx = np.sort(rows)
             if isinstance(self.columns, dict):
                 batch = {k: col(idx) for k, col in self.columns.items()}
                 if self.pin_memory:

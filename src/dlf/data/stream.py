@@ -164,6 +164,11 @@ class ShardStream:
         self.counts = {s: count_records(s) for s in self.shards}
         self.epoch, self.done, self._resume = 0, 0, 0
 
+    @property
+    def shards_by_rank(self) -> bool:
+        """True when this rank streams only its shards (the Learner's DDP check asks)."""
+        return self.world_size > 1
+
     # -- the plan of an epoch ------------------------------------------------------------------
     def _streams(self, epoch: int, rank: int) -> list[list[str]]:
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.shards))

@@ -27,7 +27,8 @@ from dlf.report.runs import RunRecord
 WORDS = {"arch": "model", "size": "image size (pixels)", "bs": "batch size", "lr": "peak learning rate",
          "epochs": "epochs", "seed": "random seed", "precision": "precision asked for",
          "tta": "test-time augmentation passes", "data": "data folder", "device": "device asked for",
-         "checkpoint_every": "checkpoint every N steps", "recipe": "recipe (--recipe)"}  # fmt: skip
+         "checkpoint_every": "checkpoint every N steps", "recipe": "recipe (--recipe)",
+         "sync_bn": "batch norm over all processes", "compile": "torch.compile"}  # fmt: skip
 NOT_SETTINGS = ("task", "out", "who", "note", "use")
 MAX_ITEMS = 12  # disagreed items shown per task
 

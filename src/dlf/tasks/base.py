@@ -39,7 +39,14 @@ from dlf.tasks.common import array_loaders
 from dlf.train.tta import TTAMerge
 
 #: defaults shared by every task, for the TrainConfig fields left as None
-BASE_DEFAULTS = {"seed": 42, "precision": "auto", "device": "auto", "tta": 1}
+BASE_DEFAULTS = {
+    "seed": 42,
+    "precision": "auto",
+    "device": "auto",
+    "tta": 1,
+    "sync_bn": False,
+    "compile": False,
+}
 
 
 @dataclass
@@ -66,6 +73,8 @@ class TrainConfig:
     tta: int | None = None  # TTA passes for validation predictions and the submission alike
     use: list[str] | None = None  # a member's own parts, KIND=FILE:NAME (dlf.tasks.plugins)
     recipe: str | None = None  # a named set of settings of the task (`Task.recipes`), or none
+    sync_bn: bool | None = None  # under torchrun: batch norm statistics over all ranks
+    compile: bool | None = None  # train through torch.compile
     who: str | None = None  # the member who trained it, and their one-line note (the board)
     note: str | None = None
 

@@ -20,6 +20,12 @@ from dlf.train.learner import Learner
 MAX_LR_POINTS = 400  # the learning-rate curve, thinned: enough for a plot, small on disk
 
 
+def bare_model(learn: Learner) -> torch.nn.Module:
+    """The model without a DistributedDataParallel wrapper: the board's figures are taken on
+    the main rank alone, and a wrapped forward could wait for the other ranks."""
+    return getattr(learn.model, "module", learn.model)
+
+
 def forward_flops(learn: Learner) -> int | None:
     """FLOPs of one forward pass per item, counted by torch's FlopCounterMode on the first
     validation batch; None when the model's ops cannot be counted (a custom kernel)."""
@@ -28,16 +34,17 @@ def forward_flops(learn: Learner) -> int | None:
         return None
     xb, _ = learn.dls.split(batch)
     n = len(xb[0])
-    was_training = learn.model.training
-    learn.model.eval()
+    model = bare_model(learn)
+    was_training = model.training
+    model.eval()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            learn.model(*xb)
+            model(*xb)
         return counter.get_total_flops() // max(1, n)
     except (RuntimeError, NotImplementedError, TypeError):
         return None  # a figure the board can go without; the run itself is fine
     finally:
-        learn.model.train(was_training)
+        model.train(was_training)
 
 
 def default_settings(task: Task) -> dict:
@@ -60,7 +67,7 @@ def write_board_files(
     lrs = list(rec.lrs)
     step = max(1, math.ceil(len(lrs) / MAX_LR_POINTS))
     facts = {
-        "params": sum(p.numel() for p in learn.model.parameters()),
+        "params": sum(p.numel() for p in bare_model(learn).parameters()),
         "flops_per_item": forward_flops(learn),
         "train_seconds": sum(s["train_seconds"] for s in rec.stats),
         "items_per_second": _median([s["items_per_second"] for s in rec.stats]),

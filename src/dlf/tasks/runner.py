@@ -14,6 +14,15 @@ from pathlib import Path
 import torch
 
 from dlf.core.atomic import atomic_write_text
+from dlf.core.dist import (
+    is_main_process,
+    launched_by_torchrun,
+    local_device,
+    main_first,
+    on_main,
+    process_group,
+    world_size,
+)
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_device
 from dlf.core.kaggle import competition_input, kaggle_working
@@ -113,6 +122,8 @@ def environment(learn: Learner | None = None) -> dict:
         env["precision"] = learn.precision.name + (", channels_last" if learn.channels_last else "")
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name()
+    if world_size() > 1:
+        env["processes"] = str(world_size())
     return env
 
 
@@ -129,17 +140,38 @@ def train(
 
     time_budget: seconds for this whole call; training stops early enough that the
     validation predictions (with the run's TTA), post-processing and files still fit
-    (`TimeBudget`, reading `clock`)."""
+    (`TimeBudget`, reading `clock`).
+
+    Under torchrun (its RANK, WORLD_SIZE... in the environment) this process is one rank:
+    the process group is set up around the run (see dlf.core.dist), every rank trains on
+    its share, and the main rank alone writes the run folder and prints."""
+    if not launched_by_torchrun():
+        return _train(task, cfg, resume, overwrite, quiet, time_budget, clock)
+    with process_group(local_device(resolve_device(cfg.device)).type):
+        quiet = quiet or not is_main_process()
+        return _train(task, cfg, resume, overwrite, quiet, time_budget, clock)
+
+
+def _train(
+    task: Task,
+    cfg: TrainConfig,
+    resume: bool,
+    overwrite: bool,
+    quiet: bool,
+    time_budget: float | None,
+    clock: Callable[[], float],
+) -> dict:
     run = Path(cfg.out or runs_root() / task.name)
-    mode = prepare_run_folder(run, resume, overwrite)
+    main = is_main_process()
+    mode = on_main(lambda: prepare_run_folder(run, resume, overwrite))
     resuming = mode == "resume"
     saved = None
     if mode in ("resume", "restart"):  # checked before anything is written, the log included
         saved = TrainConfig(**json.loads((run / "config.json").read_text())["config"])
         given = options_dict(parse_options(task.Options, cfg.options, task.name))
         cfg.options = {k: given[k] for k in cfg.options}  # compared by value, not by spelling
-        refuse_changed_settings(run, cfg, saved, has_checkpoint=resuming)
-    log = RunLog(run / "log.txt", quiet=quiet)
+        on_main(lambda: refuse_changed_settings(run, cfg, saved, has_checkpoint=resuming))
+    log = RunLog(run / "log.txt" if main else None, quiet=quiet)
     stop = None
     wrote_config = False
     try:
@@ -160,16 +192,19 @@ def train(
             cfg.options = options_dict(parse_options(task.Options, cfg.options, task.name))
             # a member's parts, as KIND=FILE:NAME (a bad file is refused before anything runs)
             cfg.use = [p.spec for p in member_parts(cfg.use).values()] or None
-        device = resolve_device(cfg.device)  # a missing GPU is an error now, not after the data
-        data = data_folder(task, cfg, log)
+        # a missing GPU is an error now, not after the data; under torchrun: this rank's GPU
+        device = local_device(resolve_device(cfg.device))
+        data = on_main(lambda: data_folder(task, cfg, log))  # generated once, by one rank
         cfg.data = str(data)
-        atomic_write_text(
-            run / "config.json", json.dumps({"config": dataclasses.asdict(cfg)}, indent=2)
-        )
-        wrote_config = True
+        if main:
+            atomic_write_text(
+                run / "config.json", json.dumps({"config": dataclasses.asdict(cfg)}, indent=2)
+            )
+        wrote_config = main
 
         seed_everything(cfg.seed)
-        built = build_training(task, cfg, data, log)
+        # the main rank first: a cache the data part builds is built once, then found
+        built = main_first(lambda: build_training(task, cfg, data, log))
         ctx, parts = built.ctx, built.parts
         check_trainable(parts, cfg, log)
         parts.dls.to(device)
@@ -181,7 +216,8 @@ def train(
         budget = time_budget and TimeBudget(time_budget, reserve_passes=2.0 * cfg.tta, clock=clock)
         cbs += [budget] if budget else []
         learn = Learner(parts.model, parts.dls, parts.loss_func, metrics=parts.metrics, precision=cfg.precision,
-                        cbs=[*cbs, *built.callbacks], logger=log, **opt)  # fmt: skip
+                        cbs=[*cbs, *built.callbacks], logger=log, sync_bn=bool(cfg.sync_bn),
+                        compile=bool(cfg.compile), **opt)  # fmt: skip
         if resuming:
             learn.load_checkpoint(run / "checkpoint" / "state.pt")
         learn.fit_one_cycle(cfg.epochs, cfg.lr, **sched)
@@ -197,7 +233,6 @@ def train(
         if post:
             post = {**post, "tta": cfg.tta}  # the TTA the settings were fitted with
         score = task.score(ctx, preds, target, post)
-        save_weights(learn.model, run / "model.safetensors")
         result = {
             "config": dataclasses.asdict(cfg),
             "fitted": ctx.fitted,
@@ -206,6 +241,9 @@ def train(
         }
         if budget and budget.stopped_after:
             result["time_budget"] = {"seconds": time_budget, "stopped_after": budget.stopped_after}
+        if not main:  # every rank has the gathered predictions and the score; one writes
+            return result
+        save_weights(learn.model, run / "model.safetensors")
         write_board_files(task, run, learn, ctx, built.train, built.valid_idx, preds, target, post)
         atomic_write_text(run / "config.json", json.dumps(result, indent=2))
         kill_point("after_postprocess", learn)
@@ -247,6 +285,17 @@ def train(
     finally:
         if stop is not None:
             stop.restore()  # a run that stopped with an error leaves Ctrl-C as it found it
+        log.close()
+
+
+def forget_unstarted_run(run: Path) -> None:
+    """After a multi-process launch whose ranks failed: if the run never reached its first
+    checkpoint, do what a single process does on failure (`forget_failed_start`). The rank
+    that failed said why; the others were stopped by the launcher before they could."""
+    if (run / "config.json").is_file() and not (run / "checkpoint" / "state.pt").is_file():
+        forget_failed_start(run)
+        log = RunLog(run / "log.txt", quiet=True)
+        log.to_file("nothing trained yet: rerun with corrected settings, same --out")
         log.close()
 
 
@@ -378,6 +427,7 @@ __all__ = [
     "context",
     "default_data",
     "evaluate",
+    "forget_unstarted_run",
     "inference_loaders",
     "kaggle_data",
     "load_run",

@@ -9,6 +9,12 @@ Each stage is wrapped by `before_<stage>` / `after_<stage>` events that callback
 (see `callbacks/core.py`), and the stages fit, epoch, train, valid, batch and step can be
 cancelled with their named exceptions. Nothing here reads a value back from the device
 (no `.item()`): callbacks that report numbers do so at their own intervals.
+
+Under torchrun (a process group of several ranks, see dlf.core.dist) `fit` trains through
+torch's DistributedDataParallel: each rank's loader reads its share, the backward pass
+averages the gradients across ranks, and a step being accumulated skips that averaging
+(`no_sync`) until its last batch. Validation and inference run on the plain model, each rank
+on its share; the Recorder and `get_preds` combine the ranks' figures and predictions.
 """
 
 import contextlib
@@ -20,8 +26,9 @@ from time import perf_counter
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from dlf.core.dist import is_main_process, world_size
+from dlf.core.dist import is_distributed, is_main_process, world_size
 from dlf.core.errors import DlfError
 from dlf.core.hardware import resolve_precision
 from dlf.core.notebook import in_notebook
@@ -96,7 +103,13 @@ class Learner:
         default_cbs: bool = True,
         train_bn: bool = True,
         logger: Callable[[str], None] = print,
+        sync_bn: bool = False,
+        compile: bool = False,
     ) -> None:
+        """sync_bn: batch norm statistics over the global batch (all ranks) instead of each
+        rank's share; only matters under torchrun, costs one collective per norm layer.
+        compile: train through `torch.compile` (the first steps compile; validation and
+        inference stay eager, so no second compile for the eval graphs)."""
         self.dls, self.loss_func, self.opt_func, self.lr = dls, loss_func, opt_func, lr
         self.device = dls.device
         self.precision = resolve_precision(precision, self.device)
@@ -107,6 +120,13 @@ class Learner:
                 self.precision.autocast and has_conv(model) and self.device.type != "mps"
             )
         self.channels_last = channels_last
+        if sync_bn:
+            if is_distributed() and self.device.type != "cuda":
+                raise DlfError(
+                    "--sync-bn: torch's SyncBatchNorm runs on CUDA GPUs only; "
+                    "drop it for processes on the CPU"
+                )
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
         self.model = model.to(memory_format=torch.channels_last) if channels_last else model
         self.metrics = [as_metric(m) for m in metrics]
@@ -124,6 +144,12 @@ class Learner:
         self.inferring = False  # True during get_preds: no loss, no Recorder
         self.data_wait = 0.0
         self._resume: Resume | None = None
+        self.ddp: DistributedDataParallel | None = None  # the model as trained under torchrun
+        self.compile = compile
+        self._train_net: nn.Module | None = None  # what a training step calls
+        self._train_target: nn.Module | None = None  # what it was made from
+        self.sync_grads = True  # False: this batch's gradients are accumulated, not averaged yet
+        self.valid_sharded = False  # each rank validates its share: results are combined
         self.log(
             f"device {self.device}, precision {self.precision.name}"
             + (" autocast" if self.precision.autocast else "")
@@ -222,6 +248,18 @@ class Learner:
                 "lower the batch size or add training items"
             )
         self.n_epochs = n_epochs
+        if is_distributed() and self.ddp is None:
+            # DDP copies rank 0's weights to every rank here, then averages gradients
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids)
+            inner = getattr(self.dls.train, "loader", self.dls.train)
+            if not getattr(inner, "shards_by_rank", False):
+                self.log(f"note: the training loader ({type(inner).__name__}) does not read a "
+                         "share per rank: every rank trains on every batch (correct, not faster)")  # fmt: skip
+        target = self.ddp or self.model
+        if self._train_target is not target:  # compiled once per model (and DDP wrap)
+            self._train_target = target
+            self._train_net = torch.compile(target) if self.compile else target
         self._dispatch = build_dispatch([c for c in cbs if c is not None])
         resume, self._resume = self._resume, None
         start = 0
@@ -246,6 +284,8 @@ class Learner:
 
     def _validate(self, dl) -> None:
         self.training, self.dl = False, dl
+        inner = getattr(dl, "loader", dl)
+        self.valid_sharded = is_distributed() and bool(getattr(inner, "shards_by_rank", False))
         self.model.eval()
         # Validation must not change training: its loader would otherwise draw from the RNG
         # that orders the next epoch, so whether you validate would change the trajectory.
@@ -272,15 +312,23 @@ class Learner:
             self.data_wait += perf_counter() - t
             if batch is None:
                 break
-            self.batch = batch
+            self.batch, self.sync_grads = batch, True
             self._with("batch", self._do_batch)
             self.iter += 1
 
     def _do_batch(self) -> None:
         self.xb, self.yb = self.dls.split(self.batch)
+        # DDP decides in the forward pass whether the backward averages gradients
+        ddp = self.ddp if self.training else None  # validation: the plain model, no collectives
+        no_sync = ddp is not None and not self.sync_grads
+        net = self._train_net if self.training and self._train_net is not None else self.model
+        with ddp.no_sync() if no_sync else contextlib.nullcontext():
+            self._forward_backward(net)
+
+    def _forward_backward(self, net: nn.Module) -> None:
         with self.autocast():
             self._event("before_pred")
-            self.pred = self.model(*self.xb)
+            self.pred = net(*self.xb)
             self._event("after_pred")
             if not self.yb or self.inferring:  # get_preds, or unlabelled data
                 self.loss = None
@@ -499,6 +547,14 @@ class Learner:
             if name in by_name:
                 by_name[name].load_state_dict(cb_state)
         epoch, it, epoch_rng = state["epoch"], state["iter"], state.get("epoch_rng")
+        saved_world = state.get("world_size", 1)
+        if 0 < it < state["n_iter"] and saved_world != self.world_size:
+            # batches done count per-rank batches: with another number of ranks they would
+            # cover other rows of the epoch
+            raise DlfError(
+                f"{path}: saved mid-epoch by {saved_world} process(es); resume it with "
+                f"{saved_world} (a checkpoint from an epoch end resumes with any number)"
+            )
         if it >= state["n_iter"]:
             # Saved at the end of an epoch: the next one starts from the RNG state saved then.
             # Its own epoch_rng belongs to the epoch that ended; handed on, the next epoch's

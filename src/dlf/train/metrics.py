@@ -5,6 +5,10 @@ returning a 0-d tensor. A plain function `f(pred, target) -> tensor` becomes a m
 averaged over items with `AvgMetric`, and any callable given to the `Learner` as a metric
 is wrapped that way. Metrics that need every prediction at once (kappa, AUC) use
 `AccumMetric`, which keeps the predictions on the device and scores them at the end.
+
+Under torchrun each rank validates its share; before `compute`, the Recorder calls
+`sync(device)` on every rank so that each metric holds the whole validation set: sums and
+confusion matrices are added up across ranks, kept predictions and ragged records gathered.
 """
 
 import math
@@ -13,6 +17,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from dlf.core import DlfError
+from dlf.core.dist import all_gather_objects, all_reduce_sum
 
 
 class Metric:
@@ -28,6 +33,22 @@ class Metric:
 
     def compute(self) -> torch.Tensor:
         raise NotImplementedError
+
+    def sync(self, device: torch.device) -> None:
+        """Combine the ranks' figures (every rank calls it, once per validation)."""
+        raise DlfError(
+            f"metric {self.name}: cannot combine its figures across processes under torchrun; "
+            "give it a sync(device) method (see dlf.train.metrics)"
+        )
+
+
+def _sum_across_ranks(total: torch.Tensor | None, count: int, device) -> tuple:
+    """(total, count) summed over the ranks in one collective; total None if no rank had any."""
+    mine = torch.zeros((), dtype=torch.float64, device=device) if total is None else total
+    both = all_reduce_sum(torch.stack([mine.to(device, torch.float64),
+                                       torch.tensor(float(count), dtype=torch.float64, device=device)]))  # fmt: skip
+    n = int(both[1])
+    return (both[0] if n else None), n
 
 
 class AvgMetric(Metric):
@@ -51,6 +72,9 @@ class AvgMetric(Metric):
             return torch.tensor(float("nan"))
         return self.total / self.count
 
+    def sync(self, device: torch.device) -> None:
+        self.total, self.count = _sum_across_ranks(self.total, self.count, device)
+
 
 class AccumMetric(Metric):
     """Keeps every prediction and target (on the device), scores them all at once."""
@@ -73,6 +97,14 @@ class AccumMetric(Metric):
         pred = torch.cat(self.preds)
         targets = [torch.cat(ts) for ts in zip(*self.targets)]
         return torch.as_tensor(self.func(pred, *targets))
+
+    def sync(self, device: torch.device) -> None:
+        mine = None
+        if self.preds:
+            mine = (torch.cat(self.preds).cpu(), [torch.cat(ts).cpu() for ts in zip(*self.targets)])
+        parts = [p for p in all_gather_objects(mine) if p is not None]
+        self.preds = [p.to(device) for p, _ in parts]
+        self.targets = [tuple(t.to(device) for t in ts) for _, ts in parts]
 
 
 class HostMetric(Metric):
@@ -101,6 +133,9 @@ class HostMetric(Metric):
         if not self.records:
             return torch.tensor(float("nan"))
         return torch.tensor(float(self.score(_to_cpu(self.records))), dtype=torch.float64)
+
+    def sync(self, device: torch.device) -> None:
+        self.records = [r for part in all_gather_objects(_to_cpu(self.records)) for r in part]
 
 
 def _to_cpu(x):
@@ -155,6 +190,9 @@ class TopKAccuracy(Metric):
         if self.hits is None:
             return torch.tensor(float("nan"))
         return self.hits.double() / self.count
+
+    def sync(self, device: torch.device) -> None:
+        self.hits, self.count = _sum_across_ranks(self.hits, self.count, device)
 
 
 # --- scores read off a confusion matrix -----------------------------------------------------
@@ -224,6 +262,16 @@ class ConfusionMatrixMetric(Metric):
     def update(self, pred: torch.Tensor, target: torch.Tensor) -> None:
         cm = confusion_matrix(_target_labels(target), self.labels(pred.detach()), self.n_classes)
         self.cm = cm if self.cm is None else self.cm + cm
+
+    def sync(self, device: torch.device) -> None:
+        # gathered, not all-reduced: a rank without batches has no matrix (nor, for macro F1
+        # on scores, a class count) to add
+        parts = [
+            c
+            for c in all_gather_objects(None if self.cm is None else self.cm.cpu())
+            if c is not None
+        ]
+        self.cm = torch.stack(parts).sum(0).to(device) if parts else None
 
 
 def f1_from_confusion(cm: torch.Tensor, average: str = "macro", pos_label: int = 1) -> torch.Tensor:
@@ -400,3 +448,6 @@ class Dice(Metric):
         if self.total is None:
             return torch.tensor(float("nan"))
         return self.total / self.count
+
+    def sync(self, device: torch.device) -> None:
+        self.total, self.count = _sum_across_ranks(self.total, self.count, device)

@@ -42,6 +42,9 @@ class Checkpoint(Callback):
             save_weights(learn.model, self.folder / "model.safetensors")
 
     def save(self, learn, iters_done: int) -> None:
+        # On every rank: a state that spans ranks (the Recorder's sums of an unfinished
+        # epoch) is combined here, in a collective all of them must join.
+        callbacks = {key: c.state_dict() for key, c in stateful_callbacks(learn.cbs).items()}
         if not learn.is_main:  # under torchrun, one process writes for all
             return
         kill_point("before_checkpoint", learn, iter=iters_done)
@@ -58,9 +61,10 @@ class Checkpoint(Callback):
             "epoch": learn.epoch,
             "iter": iters_done,
             "n_iter": len(learn.dls.train),
+            "world_size": learn.world_size,  # batches are per rank: a mid-epoch resume needs as many
             "rng": get_rng_state(),
             "epoch_rng": learn.epoch_rng,
-            "callbacks": {key: c.state_dict() for key, c in stateful_callbacks(learn.cbs).items()},
+            "callbacks": callbacks,
         }
         save_checkpoint_state(state, self.state_path)
         kill_point("after_checkpoint", learn, iter=iters_done)

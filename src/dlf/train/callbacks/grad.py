@@ -28,11 +28,18 @@ class GradientAccumulation(Callback):
     def __init__(self, n_batches: int = 2) -> None:
         self.n_batches = n_batches
 
+    def steps_now(self, learn) -> bool:
+        """Whether this batch ends an accumulated step (the epoch's last batch always does)."""
+        return (learn.iter + 1) % self.n_batches == 0 or learn.iter + 1 == learn.n_iter
+
+    def before_batch(self, learn) -> None:
+        if learn.training:  # under DDP: average gradients across ranks only when stepping
+            learn.sync_grads = self.steps_now(learn)
+
     def after_loss(self, learn) -> None:
         if learn.training:
             learn.loss_grad = learn.loss / self.n_batches
 
     def before_step(self, learn) -> None:
-        last = learn.iter + 1 == learn.n_iter
-        if (learn.iter + 1) % self.n_batches and not last:
+        if not self.steps_now(learn):
             raise CancelStepException

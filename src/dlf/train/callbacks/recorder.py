@@ -1,9 +1,13 @@
-"""`Recorder`: losses and metrics accumulated on the device, read once per epoch."""
+"""`Recorder`: losses and metrics accumulated on the device, read once per epoch.
+
+Under torchrun every rank records its share; at the end of each phase the sums are added up
+across ranks (one collective), so every rank holds the figures of the whole epoch."""
 
 from time import perf_counter
 
 import torch
 
+from dlf.core.dist import all_reduce_sum, rank, world_size
 from dlf.train.callbacks.core import Callback, Phase
 
 
@@ -65,8 +69,24 @@ class Recorder(Callback):
             for m in learn.metrics:
                 m.update(learn.pred, *learn.yb)
 
+    def _summed(self) -> tuple[torch.Tensor, int]:
+        """(loss sum, item count) over all ranks, in one collective (float64 keeps the
+        count exact)."""
+        n = torch.tensor(float(self.count), dtype=torch.float64, device=self.loss_sum.device)
+        both = all_reduce_sum(torch.stack([self.loss_sum.double(), n]))
+        return both[0].to(self.loss_sum.dtype), int(both[1])
+
+    def _sum_over_ranks(self, learn) -> None:
+        """The loss sum and item count of all ranks (the count then covers the global batch)."""
+        self.loss_sum, self.count = self._summed()
+
     def after_train(self, learn) -> None:
         self._in_train = False
+        if learn.world_size > 1:  # every rank has run the same number of batches
+            self._sum_over_ranks(learn)
+            if self._batch_losses:
+                mean = all_reduce_sum(torch.stack(self._batch_losses).float()) / world_size()
+                self._batch_losses = list(mean)
         seconds = perf_counter() - self.t_phase
         self.train_loss = (self.loss_sum / max(1, self.count)).item()
         self.losses += (
@@ -83,6 +103,10 @@ class Recorder(Callback):
         )
 
     def after_valid(self, learn) -> None:
+        if learn.valid_sharded:  # each rank saw its share: combine them
+            self._sum_over_ranks(learn)
+            for m in learn.metrics:
+                m.sync(learn.device)
         valid = {
             "valid_loss": (self.loss_sum / max(1, self.count)).item() if learn.yb else float("nan")
         }
@@ -99,11 +123,15 @@ class Recorder(Callback):
         self.values.append(row)
 
     def state_dict(self) -> dict:
+        """Called on every rank (see Checkpoint.save): the sums of an unfinished epoch are
+        saved as the sums over all ranks, which rank 0 alone takes back on resume."""
         partial = {}
         if getattr(self, "_in_train", False):
-            partial = {"loss_sum": self.loss_sum.detach().cpu(), "count": self.count}
+            loss_sum, count = self._summed()
+            partial = {"loss_sum": loss_sum.detach().cpu(), "count": count}
             if self._batch_losses:
-                partial["batch_losses"] = torch.stack(self._batch_losses).detach().cpu()
+                losses = all_reduce_sum(torch.stack(self._batch_losses).detach().float())
+                partial["batch_losses"] = losses.cpu()
         return {
             "values": self.values,
             "losses": self.losses,
@@ -115,7 +143,12 @@ class Recorder(Callback):
     def load_state_dict(self, state: dict) -> None:
         self.values, self.losses = list(state["values"]), list(state["losses"])
         self.lrs, self.stats = list(state["lrs"]), list(state["stats"])
-        self._resume_partial = state.get("partial") or None
+        partial = state.get("partial") or None
+        if partial and rank() != 0:  # rank 0 carries the other ranks' share: start from 0
+            partial = {"loss_sum": torch.zeros(()), "count": 0}
+            if "batch_losses" in state["partial"]:
+                partial["batch_losses"] = torch.zeros_like(state["partial"]["batch_losses"])
+        self._resume_partial = partial
 
     def after_cancel_train(self, learn) -> None:
         self.after_train(learn)
