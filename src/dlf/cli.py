@@ -4,7 +4,7 @@
     dlf train TASK [--data DIR] [--out RUN] [--epochs N] [--arch NAME] [--size PX] [--bs N]
                    [--lr X] [--seed S] [--precision auto|fp32|bf16|fp16] [--device D]
                    [--option KEY=VALUE] [--use [KIND=]FILE:NAME] [--resume] [--overwrite]
-                   [--recipe NAME] [--time-budget 8h]
+                   [--recipe NAME] [--time-budget 8h] [--who NAME] [--note TEXT]
     dlf lr-find TASK [--data DIR] [--out FILE.png] [--arch NAME] [--size PX] [--bs N]
                      [--option KEY=VALUE] [--num-it N] [--start-lr X] [--end-lr X]
     dlf predict TASK --run RUN [--data DIR] [--out FILE] [--tta N] [--device D]
@@ -13,6 +13,8 @@
     dlf env
     dlf report RUN [RUN ...] [--out FILE]
     dlf export RUN --format onnx|torchscript|exported [--out FILE]
+    dlf meetup RUN|ZIP [...] [--out board.html] [--md board.md] [truth inputs, e.g. --truth FILE]
+    dlf pack RUN [--out RUN.zip]
     dlf reproduce mnist1d [--seeds N] [--out DIR] [--quick]
     dlf exercise list | dlf exercise start WEEK [--to FILE]
     dlf check WEEK FILE [--only NAME]      (exit 0 only when every check passes)
@@ -74,7 +76,7 @@ def cmd_train(args) -> None:
                       size=args.size, bs=args.bs, lr=args.lr, seed=args.seed, precision=args.precision,
                       checkpoint_every=args.checkpoint_every, options=options, device=args.device,
                       tta=args.tta, use=args.use, recipe=args.recipe, sync_bn=args.sync_bn or None,
-                      compile=args.compile or None)  # fmt: skip
+                      compile=args.compile or None, who=args.who, note=args.note)  # fmt: skip
     train(task, cfg, resume=args.resume, overwrite=args.overwrite, time_budget=args.time_budget)
 
 
@@ -141,6 +143,20 @@ def cmd_report(args) -> None:
 
     out = compare_runs([Path(r) for r in args.runs], Path(args.out))
     print(f"wrote {out}")
+    print("for the meetup (leaderboard, what differs, where runs disagree): dlf meetup RUN...")
+
+
+def cmd_meetup(args) -> None:
+    from dlf.tasks.meetup import meetup
+
+    out = meetup(args.runs, Path(args.out), args.md and Path(args.md), args.truth_args)
+    print(f"wrote {out}" + (f" and {args.md}" if args.md else ""))
+
+
+def cmd_pack(args) -> None:
+    from dlf.report.runs import pack_run
+
+    print(f"wrote {pack_run(Path(args.run), args.out and Path(args.out))}")
 
 
 def cmd_export(args) -> None:
@@ -299,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with several processes: batch norm statistics over all of them")  # fmt: skip
     p.add_argument("--compile", action="store_true",
                    help="train through torch.compile (the first steps compile; worth it on GPUs)")  # fmt: skip
+    p.add_argument("--who", help="your name, shown on the meetup board")
+    p.add_argument("--note", help="one line on what this run tries, shown on the meetup board")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -358,6 +376,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", required=True, choices=["onnx", "torchscript", "exported"])
     p.add_argument("--out", help="model file (default RUN/export/model.onnx|.pt|.pt2)")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "meetup", help="the meetup board: members' runs side by side (HTML, Markdown)"
+    )
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders or zips from `dlf pack`")
+    p.add_argument("--out", default="board.html", help="the board (default board.html)")
+    p.add_argument("--md", help="also a Markdown board, its figures in a folder beside it")
+    p.epilog = (
+        "and the tasks' truth inputs (as for dlf evaluate) to score each run's submission.csv"
+    )
+    p.set_defaults(func=cmd_meetup, takes_extra=True)
+
+    p = sub.add_parser("pack", help="one zip of a run folder to send (no checkpoint)")
+    p.add_argument("run")
+    p.add_argument("--out", help="the zip (default: RUN.zip beside the folder)")
+    p.set_defaults(func=cmd_pack)
 
     p = sub.add_parser("reproduce", help="reproduce a paper's results table (docs/papers/)")
     p.add_argument("paper", choices=["mnist1d"])

@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import torch
 from torch import nn
 
 from dlf.data.loaders import DataLoaders
 from dlf.data.resident import ArrayLoader
+from dlf.report.items import ValidItems, thumbnails
 from dlf.tasks.common import array_loaders
 from dlf.train.tta import TTAMerge
 
@@ -73,6 +75,8 @@ class TrainConfig:
     recipe: str | None = None  # a named set of settings of the task (`Task.recipes`), or none
     sync_bn: bool | None = None  # under torchrun: batch norm statistics over all ranks
     compile: bool | None = None  # train through torch.compile
+    who: str | None = None  # the member who trained it, and their one-line note (the board)
+    note: str | None = None
 
     def fill_defaults(self, task_defaults: dict) -> "TrainConfig":
         """Set every field left as None from the task's defaults, then BASE_DEFAULTS."""
@@ -136,6 +140,8 @@ class Data:
 class Task:
     name = "task"
     metric_name = "metric"
+    #: whether a larger metric is better (the board sorts its leaderboard by it)
+    higher_is_better: ClassVar[bool] = True
     #: defaults for the TrainConfig fields left as None
     defaults: ClassVar[dict] = {}
     #: how many items `dlf synth` writes by default, and the embedded default dataset's size
@@ -230,6 +236,27 @@ class Task:
         """Extra report content: `confusion`, `labels`, `samples` (see dlf.report), from the
         validation predictions; `train.images[valid_idx]` are the validation images."""
         return {}
+
+    def valid_items(
+        self, ctx: Context, train: Data, valid_idx: np.ndarray, preds, targets, post: dict
+    ) -> ValidItems | None:
+        """What each validation item looks like, for the meetup board (dlf.report.items):
+        its kind, truth and prediction. Default: one class per item when the predictions are
+        N x C class scores and the targets N class indices (names from `fitted["vocab"]`);
+        None (no items on the board) otherwise. Tasks with masks, boxes or sets override it."""
+        if not (isinstance(preds, torch.Tensor) and preds.ndim == 2):
+            return None
+        if not (
+            isinstance(targets, torch.Tensor) and targets.ndim == 1 and len(targets) == len(preds)
+        ):
+            return None
+        classes = [str(c) for c in ctx.fitted.get("vocab", range(preds.shape[1]))]
+        ids = [train.ids[i] for i in valid_idx]
+        conf, pred = preds.float().max(1)
+        images = None if train.images is None else train.images[valid_idx]
+        return ValidItems("label", ids, [classes[int(t)] for t in targets],
+                          [classes[int(p)] for p in pred], classes=classes,
+                          images=thumbnails(ids, images), note=[f"{c:.2f}" for c in conf.tolist()])  # fmt: skip
 
     # 5. write the submission, and score one as Kaggle did
     def write(self, ctx: Context, test: Data, preds, post: dict, out: Path) -> Path:

@@ -14,6 +14,7 @@ from dlf.data.image import read_oriented
 from dlf.data.resident import image_column
 from dlf.models import create_model
 from dlf.models.detection import decode_detections
+from dlf.report.items import ValidItems, thumbnails
 from dlf.tasks.base import Context, Data, Task
 from dlf.tasks.common import build_cache
 from dlf.tasks.oid.predict import merge_passes, pad_detections, to_rows
@@ -91,6 +92,21 @@ class DetectionTask(Task):
 
     def decode(self, ctx: Context):
         return lambda padded: to_rows(padded, ctx.cfg.size, ctx.cfg.size)
+
+    def valid_items(self, ctx: Context, train: Data, valid_idx, preds: list, targets, post: dict):
+        """Each validation image with its true boxes and the boxes detected with a score of
+        0.3 or more (as the reports draw them), in 0-1 coordinates (ragged: a list per image).
+        Shared by oid and vrd (whose board shows the detector's boxes, not the triplets)."""
+        names, size = ctx.fitted["display_names"], ctx.cfg.size
+        true, pred = [], []
+        for j, rows in enumerate(preds):
+            true.append([[*(np.asarray(b, float) / size).tolist(), names[int(c)]]
+                         for b, c in zip(targets[0][j], targets[1][j]) if c >= 0])  # fmt: skip
+            rows = np.asarray(rows)
+            pred.append([[*r[:4].tolist(), names[int(r[5])]] for r in rows[rows[:, 4] >= 0.3]])
+        ids = [train.ids[i] for i in valid_idx]
+        return ValidItems("boxes", ids, true, pred, images=thumbnails(ids, train.images[valid_idx]),
+                          note=[f"{len(p)} boxes" for p in pred])  # fmt: skip
 
 
 __all__ = ["DetectionLoss", "DetectionTask"]

@@ -15,6 +15,9 @@ RUN_FILES = (
     "checkpoint",
     "report.html",
     "log.txt",
+    "board.json",  # what the meetup board reads (dlf.tasks.board_files)
+    "valid_items.json",
+    "valid_items.npz",
 )
 
 
@@ -99,7 +102,7 @@ def changed_settings(given: TrainConfig, saved: TrainConfig) -> list[str]:
     changed = []
     for f in dataclasses.fields(TrainConfig):
         name, new, old = f.name, getattr(given, f.name), getattr(saved, f.name)
-        if name in ("task", "out", "options", "device") or new is None:
+        if name in ("task", "out", "options", "device", "who", "note") or new is None:
             continue  # the device may change: a run can continue on another machine
         same = Path(new).resolve() == Path(old).resolve() if name == "data" and old else new == old
         if not same:

@@ -32,6 +32,7 @@ from dlf.core.seed import seed_everything
 from dlf.core.version import __version__
 from dlf.report.html import write_run_report
 from dlf.tasks.base import Task, TrainConfig
+from dlf.tasks.board_files import write_board_files
 from dlf.tasks.checks import check_trainable
 from dlf.tasks.compose import (
     build_training,
@@ -247,6 +248,7 @@ def _train(
         if not main:  # every rank has the gathered predictions and the score; one writes
             return result
         save_weights(learn.model, run / "model.safetensors")
+        write_board_files(task, run, learn, ctx, built.train, built.valid_idx, preds, target, post)
         atomic_write_text(run / "config.json", json.dumps(result, indent=2))
         kill_point("after_postprocess", learn)
 

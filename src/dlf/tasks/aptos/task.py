@@ -20,6 +20,7 @@ from dlf.data.augment import Affine, Dihedral, Lighting, Normalize
 from dlf.data.resident import array_column, image_column
 from dlf.data.splits import stratified_kfold_splitter
 from dlf.models import create_model
+from dlf.report.items import ValidItems, thumbnails
 from dlf.tasks.aptos.files import paired_labels, read_test, read_train, write_submission
 from dlf.tasks.aptos.preprocess import load_fundus
 from dlf.tasks.aptos.synth import synth_aptos
@@ -170,6 +171,15 @@ class AptosTask(Task):
             "labels": [str(g) for g in range(GRADES)],
             "samples": samples,
         }
+
+    def valid_items(self, ctx: Context, train: Data, valid_idx, scores, grades, post: dict):
+        """Each validation image with its true and predicted grade (a class per item)."""
+        pred = regression_to_class(scores, GRADES, post["thresholds"]).long().tolist()
+        ids = [train.ids[i] for i in valid_idx]
+        return ValidItems("label", ids, [str(int(g)) for g in grades], [str(g) for g in pred],
+                          classes=[str(g) for g in range(GRADES)],
+                          images=thumbnails(ids, train.images[valid_idx]),
+                          note=[f"{float(s):.2f}" for s in scores])  # fmt: skip
 
     # -- write the submission --------------------------------------------------------------
     def write(self, ctx: Context, test: Data, scores, post: dict, out: Path) -> Path:

@@ -21,6 +21,7 @@ from dlf.data.augment import Affine, Flip, Lighting, Normalize
 from dlf.data.resident import image_column, mask_column
 from dlf.data.splits import stratified_kfold_splitter
 from dlf.models import create_model
+from dlf.report.items import ValidItems, mask_thumbnails, thumbnails
 from dlf.tasks.base import Context, Data, Task
 from dlf.tasks.common import build_cache
 from dlf.tasks.siim.files import (
@@ -219,6 +220,16 @@ class SiimTask(Task):
             "labels": ["no pneumothorax", "pneumothorax"],
             "samples": samples,
         }
+
+    def valid_items(self, ctx: Context, train: Data, valid_idx, probs, masks, post: dict):
+        """Each validation radiograph with its true and post-processed predicted mask."""
+        pred, per_image = self._per_image(ctx, probs, masks, post)
+        ids = [train.ids[i] for i in valid_idx]
+        return ValidItems("mask", ids, [None] * len(ids), [None] * len(ids),
+                          images=thumbnails(ids, train.images[valid_idx]),
+                          true_masks=mask_thumbnails(masks.bool().numpy()),
+                          pred_masks=mask_thumbnails(pred.bool().numpy()),
+                          note=[f"dice {float(d):.2f}" for d in per_image])  # fmt: skip
 
     # -- write the submission --------------------------------------------------------------
     def write(self, ctx: Context, test: Data, probs, post: dict, out: Path) -> Path:

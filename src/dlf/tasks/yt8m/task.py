@@ -29,6 +29,7 @@ from dlf.data.loaders import DataLoaders, train_drop_last
 from dlf.data.resident import ArrayLoader, array_column
 from dlf.data.samplers import epoch_rng
 from dlf.models import create_model
+from dlf.report.items import ValidItems
 from dlf.tasks.base import Context, Data, Task
 from dlf.tasks.yt8m.files import (
     FEATURES,
@@ -349,6 +350,20 @@ class Yt8mTask(Task):
         target, known = targets
         rated = ctx.fitted["rated"]
         return rated_map(preds.numpy(), target[:, rated].numpy(), known[:, rated].numpy())
+
+    def valid_items(self, ctx: Context, train: Data, valid_idx, preds, targets, post: dict):
+        """Each validation segment as a set of rated classes: those its labels say are present,
+        and those predicted with probability 0.5 or more (no pictures: the inputs are frame
+        features). Classes are named from vocabulary.csv."""
+        target, known = targets
+        rated = ctx.fitted["rated"]
+        names = read_vocabulary(ctx.data / "vocabulary.csv")
+        label = [names.get(int(c), str(c)) for c in rated]
+        present = (target[:, rated].bool() & known[:, rated].bool()).numpy()
+        predicted = (preds >= 0.5).numpy()
+        ids = [train.ids[i] for i in valid_idx]
+        return ValidItems("tags", ids, [[label[j] for j in np.flatnonzero(r)] for r in present],
+                          [[label[j] for j in np.flatnonzero(r)] for r in predicted])  # fmt: skip
 
     # -- write -------------------------------------------------------------------------------
     def write(self, ctx: Context, test: Data, preds, post: dict, out: Path) -> Path:
