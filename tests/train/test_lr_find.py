@@ -338,14 +338,20 @@ def test_show_plot_draws_the_curve_with_the_suggestions():
     plt.close(fig)
 
 
-def test_no_plot_by_default_outside_a_notebook():
+def test_no_plot_by_default_outside_a_notebook(monkeypatch):
+    # ipykernel imported (as nbclient does to find a kernel's spec) is not a notebook
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     learn = make_learner()
     learn.lr_find(num_it=20)
     assert learn.lr_finder.figure is None
 
 
 def test_plot_by_default_inside_a_jupyter_kernel(monkeypatch):
-    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    # what a Jupyter kernel's process holds: IPython, whose shell has a kernel
+    shell = types.SimpleNamespace(kernel=object())
+    ipython = types.ModuleType("IPython")
+    ipython.get_ipython = lambda: shell
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
     learn = make_learner()
     learn.lr_find(num_it=20)
     assert learn.lr_finder.figure is not None

@@ -5,9 +5,13 @@ import sys
 
 
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel (ipykernel is loaded): progress bars and plots show
-    inline there. Checked without importing anything."""
-    return "ipykernel" in sys.modules
+    """True inside a Jupyter kernel: progress bars and plots show inline there. Checked
+    without importing anything. ipykernel being imported is not enough (a notebook runner
+    such as nbclient imports it to find the kernel's spec): the IPython shell of this
+    process must have a kernel."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
 
 
 def debugging() -> bool:
