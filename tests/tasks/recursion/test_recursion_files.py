@@ -64,15 +64,24 @@ def _edit_line(path, line_no, new):
 @pytest.mark.parametrize(
     "edit, expected",
     [
-        (lambda f: _edit_line(f / "train.csv", 2, "HUVEC-01_1_B02,HUVEC-01,2,B02,1"),
-         "does not match experiment/plate/well"),
-        (lambda f: _edit_line(f / "train.csv", 2, "HUVEC-01_1_B02,HUVEC-01,1,B02,1108"),
-         "sirna '1108' is not an integer in 0..1107"),
-        (lambda f: _edit_line(f / "train_controls.csv", 2,
-                              "HUVEC-01_1_B02,HUVEC-01,1,B02,12,negative_control"),
-         "sirna '12' is not an integer in 1108..1138"),
-        (lambda f: _edit_line(f / "train.csv", 2, "HUVEC-01_1_A01,HUVEC-01,1,A01,1"),
-         "is not B02..O23"),
+        (
+            lambda f: _edit_line(f / "train.csv", 2, "HUVEC-01_1_B02,HUVEC-01,2,B02,1"),
+            "does not match experiment/plate/well",
+        ),
+        (
+            lambda f: _edit_line(f / "train.csv", 2, "HUVEC-01_1_B02,HUVEC-01,1,B02,1108"),
+            "sirna '1108' is not an integer in 0..1107",
+        ),
+        (
+            lambda f: _edit_line(
+                f / "train_controls.csv", 2, "HUVEC-01_1_B02,HUVEC-01,1,B02,12,negative_control"
+            ),
+            "sirna '12' is not an integer in 1108..1138",
+        ),
+        (
+            lambda f: _edit_line(f / "train.csv", 2, "HUVEC-01_1_A01,HUVEC-01,1,A01,1"),
+            "is not B02..O23",
+        ),
     ],
     ids=["id_code-vs-columns", "sirna-range", "control-range", "well-name"],
 )
@@ -92,7 +101,9 @@ def test_a_test_well_listed_twice(tiny_rxrx, tmp_path):
     folder = _copy(tiny_rxrx, tmp_path)
     lines = (folder / "test.csv").read_text().splitlines()
     (folder / "test.csv").write_text("\n".join([*lines, lines[1]]) + "\n")
-    with pytest.raises(DlfError, match=r"test.csv line \d+ .*repeats line 2; keep one row per well"):
+    with pytest.raises(
+        DlfError, match=r"test.csv line \d+ .*repeats line 2; keep one row per well"
+    ):
         read_split(folder, "test")
 
 

@@ -25,7 +25,7 @@ from dlf.tasks.recursion.postprocess import (
     well_mean,
 )
 from dlf.tasks.recursion.split import experiment_folds, well_split
-from dlf.tasks.recursion.synth import site_image, sirna_signature, synth_recursion
+from dlf.tasks.recursion.synth import sirna_signature, site_image, synth_recursion
 
 __all__ = [
     "CosineHead",
@@ -43,8 +43,8 @@ __all__ = [
     "read_split",
     "read_submission",
     "read_wells",
-    "site_image",
     "sirna_signature",
+    "site_image",
     "synth_recursion",
     "well_mean",
     "well_split",

@@ -41,7 +41,9 @@ SUBMISSION_HEADER = ("id_code", "sirna")
 WELL_TYPES = ("negative_control", "positive_control")
 
 _EXPERIMENT = re.compile(r"([A-Z0-9]+)-(\d+)")
-_WELL = re.compile(r"[B-O](0[2-9]|1[0-9]|2[0-3])")  # rows B-O, columns 2-23 (the plate's edge is empty)
+_WELL = re.compile(
+    r"[B-O](0[2-9]|1[0-9]|2[0-3])"
+)  # rows B-O, columns 2-23 (the plate's edge is empty)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,9 @@ def _well(row: Row, path: Path, sirna: int | None, control: bool) -> Well:
     where = row.where(path)
     exp, plate, well = row["experiment"], row["plate"], row["well"]
     if not _EXPERIMENT.fullmatch(exp):
-        raise DlfError(f"{where}: experiment {exp!r} is not CELLTYPE-NN (e.g. HEPG2-01); fix the row")
+        raise DlfError(
+            f"{where}: experiment {exp!r} is not CELLTYPE-NN (e.g. HEPG2-01); fix the row"
+        )
     if plate not in {str(p) for p in PLATES}:
         raise DlfError(f"{where}: plate {plate!r} is not one of 1-4; fix the row")
     if not _WELL.fullmatch(well):
@@ -158,14 +162,16 @@ def read_site(files: Sequence[Path]) -> np.ndarray:
 def read_submission(path: str | os.PathLike) -> dict[str, int]:
     """A submission `id_code,sirna` (or an answer key in train.csv's layout): {id_code: sirna}."""
     path = Path(path)
-    found, rows = read_table(path, SUBMISSION_HEADER, TRAIN_HEADER)
+    _, rows = read_table(path, SUBMISSION_HEADER, TRAIN_HEADER)
     out = {}
     for id_code, row in unique_ids(rows, "id_code", path, what="test well").items():
         out[id_code] = _sirna(row, path, 0, N_SIRNAS - 1)
     return out
 
 
-def write_submission(path: str | os.PathLike, id_codes: Sequence[str], sirnas: Iterable[int]) -> Path:
+def write_submission(
+    path: str | os.PathLike, id_codes: Sequence[str], sirnas: Iterable[int]
+) -> Path:
     """`id_code,sirna`, one row per well in the given (test.csv) order, written atomically."""
     sirnas = [int(s) for s in sirnas]
     if len(sirnas) != len(id_codes):

@@ -50,7 +50,9 @@ class RecursionNet(nn.Module):
     ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = CosineHead(n_features, n_classes) if cosine else nn.Linear(n_features, n_classes)
+        self.head = (
+            CosineHead(n_features, n_classes) if cosine else nn.Linear(n_features, n_classes)
+        )
         self.cell_head = nn.Linear(n_features, n_cell_types) if n_cell_types else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

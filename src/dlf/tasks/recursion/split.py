@@ -23,7 +23,9 @@ def experiment_folds(
     experiments = np.asarray(experiments)
     names = sorted(set(experiments.tolist()))
     if len(names) < k:
-        raise DlfError(f"{len(names)} experiments for {k} folds; use --option folds={len(names)} or fewer")
+        raise DlfError(
+            f"{len(names)} experiments for {k} folds; use --option folds={len(names)} or fewer"
+        )
     rng = np.random.default_rng(seed)
     fold_of, turn = {}, 0
     for cell in sorted({n.split("-")[0] for n in names}):

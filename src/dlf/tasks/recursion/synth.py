@@ -75,7 +75,12 @@ def synth_recursion(
     rng = np.random.default_rng(seed)
     per_plate = n_sirnas // 4
     with atomic_folder(folder) as tmp:
-        tables: dict[str, list] = {"train": [], "test": [], "train_controls": [], "test_controls": []}
+        tables: dict[str, list] = {
+            "train": [],
+            "test": [],
+            "train_controls": [],
+            "test_controls": [],
+        }
         jobs = []
         for cell in cell_types:
             for e in range(1, train_experiments + test_experiments + 1):
@@ -197,4 +202,4 @@ def _smooth_noise(rng, size: int, cells: int) -> np.ndarray:
     return np.asarray(img)
 
 
-__all__ = ["CHANNEL_PAIRS", "PATTERNS", "site_image", "sirna_signature", "synth_recursion"]
+__all__ = ["CHANNEL_PAIRS", "PATTERNS", "sirna_signature", "site_image", "synth_recursion"]

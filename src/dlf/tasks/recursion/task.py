@@ -241,7 +241,9 @@ class RecursionTask(Task):
         first = np.unique(well_info[:, 0].numpy(), return_index=True)[1]
         cells = cell.numpy()[first][sirna.numpy()[first] < N_SIRNAS]
         rows = []
-        results = {m: self._well_predictions(ctx, probs, well_info, m, sirna) for m in ("off", mode)}
+        results = {
+            m: self._well_predictions(ctx, probs, well_info, m, sirna) for m in ("off", mode)
+        }
         for c in np.unique(cells):
             row = {"cell type": CELL_TYPES[c], "wells": int((cells == c).sum())}
             for m, (truth, pred) in results.items():
