@@ -19,7 +19,7 @@ def test_trained_model_beats_the_trivial_rule_by_far(tmp_path, monkeypatch):
     data = tmp_path / "data"
     synth(task, data, task.synth_n, seed=0)
     raw, normalised = trivial_test_accuracy(data, False), trivial_test_accuracy(data, True)
-    chance = 1 / task.synth_n
+    chance = 1 / 40  # 40 siRNAs
     assert normalised > raw + 0.04  # normalisation per experiment matters on new experiments
     run = tmp_path / "run"
     assert main(["train", "recursion", "--data", str(data), "--out", str(run)]) == 0

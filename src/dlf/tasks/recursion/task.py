@@ -91,10 +91,12 @@ def sirna_probs(out: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 
 def false_colour(image: np.ndarray) -> np.ndarray:
     """H x W x 6 uint8 -> H x W x 3: each stain its own colour (w1 blue, w2 green, w3 red,
-    w4 cyan, w5 magenta, w6 yellow), each channel stretched to its 99th percentile."""
+    w4 cyan, w5 magenta, w6 yellow), each channel stretched from its 5th to its 99.5th
+    percentile (the background to the brightest cells)."""
     colours = np.array([[0, 0, 1], [0, 1, 0], [1, 0, 0], [0, 1, 1], [1, 0, 1], [1, 1, 0]], float)
     x = image.astype(np.float64)
-    x = x / np.maximum(np.percentile(x, 99, axis=(0, 1)), 1)
+    lo, hi = np.percentile(x, [5, 99.5], axis=(0, 1))
+    x = np.clip((x - lo) / np.maximum(hi - lo, 1), 0, 1)
     return (np.clip(x @ colours / 2, 0, 1) * 255).astype(np.uint8)
 
 
@@ -107,13 +109,15 @@ class RecursionTask(Task):
     name = "recursion"
     metric_name = "accuracy"
     defaults = {"epochs": 12, "arch": "resnet18", "size": 64, "bs": 32, "lr": 2e-3, "tta": 8}
-    synth_n = 40  # siRNAs in the embedded dataset
+    synth_n = 480  # training treatment wells of the embedded dataset (40 siRNAs x 12 experiments)
     Options = RecursionOptions
     truth_inputs = {"truth": "the answer key: id_code,sirna (or train.csv's columns)"}
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
+        """About `n` training treatment wells: each of the 12 training experiments holds every
+        siRNA once, so n / 12 siRNAs, rounded to a multiple of 4 (one group per plate)."""
         folder.rmdir()  # synth_recursion wants to create the folder itself
-        synth_recursion(folder, n_sirnas=n, seed=seed)
+        synth_recursion(folder, n_sirnas=max(4, 4 * round(n / 48)), seed=seed)
 
     # -- read and data ---------------------------------------------------------------------
     def data(self, ctx: Context, split: str) -> Data:
