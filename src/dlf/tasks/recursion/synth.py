@@ -5,10 +5,11 @@ What it imitates (https://www.rxrx.ai/rxrx1, the Kaggle data page):
 - experiments with a batch effect: a gain and offset per channel, a background texture and a
   noise level of their own, plus a smaller per-plate gain. It moves per-channel statistics
   far more than the siRNAs do, so a rule on intensities fails on a new experiment;
-- siRNA-specific morphology: each siRNA gives the cells one pattern (puncta, a ring at the
-  membrane, a bright central spot or a diffuse halo) in two of the channels w2..w6; every
-  pattern carries the same total intensity, so only its shape tells the siRNAs apart. Not
-  every cell shows it (penetrance 70%);
+- siRNA-specific morphology: each siRNA gives every channel w2..w6 one of four patterns
+  (one spot at the nucleus, one spot off it, two or four spots around it), a code of five
+  patterns per siRNA; the patterns have the same total intensity and about the same sum
+  of squares, so only their layout tells them apart. Not every cell shows it (penetrance
+  85%) and its strength varies from cell to cell;
 - the plate layout: the siRNAs fall into four groups, each plate of an experiment holds one
   group (each siRNA once per plate, once per experiment), rotated between experiments;
   every plate also has one negative control (1138) and two positive controls (1108-1111,
@@ -43,17 +44,18 @@ from dlf.tasks.recursion.files import (
 
 NEGATIVE = N_CLASSES - 1  # 1138
 POSITIVES = (N_SIRNAS, N_SIRNAS + 1, N_SIRNAS + 2, N_SIRNAS + 3)  # 1108..1111
-PATTERNS = ("puncta", "ring", "spot", "halo")
-# the ten pairs of channels w2..w6 (0-based 1..5) that can carry a siRNA's pattern
-CHANNEL_PAIRS = [(a, b) for a in range(1, 6) for b in range(a + 1, 6)]
+PATTERNS = ("central spot", "off-centre spot", "two spots", "four spots")
 CELL_RADIUS = {"HEPG2": 3.2, "HUVEC": 4.2, "RPE": 3.7, "U2OS": 4.8}  # pixels at 64 px
+PATTERN_MASS = 60  # a pattern's total intensity per r^2 (a cell body's is about 300)
+PENETRANCE = 0.85  # the share of cells that show their siRNA's pattern
 WELLS = [f"{r}{c:02d}" for r in "BCDEFGHIJKLMNO" for c in range(2, 24)]
 
 
-def sirna_signature(sirna: int) -> tuple[tuple[int, int], int]:
-    """(channel pair, pattern) of a siRNA: 40 distinct combinations, repeating after that."""
-    k = sirna % (len(CHANNEL_PAIRS) * len(PATTERNS))
-    return CHANNEL_PAIRS[k // len(PATTERNS)], k % len(PATTERNS)
+def sirna_signature(sirna: int) -> tuple[int, ...]:
+    """The pattern (0-3) a siRNA gives each of the channels w2..w6: a code of five base-4
+    digits; 397 is odd, so codes of siRNAs 0..1023 are all different."""
+    code = (sirna * 397 + 11) % 4**5
+    return tuple((code >> (2 * k)) & 3 for k in range(5))
 
 
 def synth_recursion(
@@ -163,14 +165,11 @@ def site_image(
         img[0] += 140 * np.exp(-d2 / (2 * (0.55 * r) ** 2))  # w1: the nucleus (Hoechst)
         body = np.exp(-d2 / (2 * r**2))
         img[1:] += cell_level * rng.uniform(0.7, 1.3, (CHANNELS - 1, 1, 1)) * body
-        if sirna >= N_SIRNAS and sirna != N_CLASSES - 1:  # a positive control: strong, everywhere
-            pattern = _pattern(POSITIVES.index(sirna), cx, cy, r, xx, yy, d2, rng)
-            img[1:] += 2.0 * pattern
-        elif sirna < N_SIRNAS and rng.random() < 0.7:  # penetrance: not every cell shows it
-            (a, b), kind = sirna_signature(sirna)
-            pattern = _pattern(kind, cx, cy, r, xx, yy, d2, rng)
-            img[a] += pattern
-            img[b] += pattern
+        if sirna >= N_SIRNAS and sirna != N_CLASSES - 1:  # a positive control: one pattern, strong
+            img[1:] += 2.0 * _pattern(POSITIVES.index(sirna), cx, cy, r, xx, yy, rng)
+        elif sirna < N_SIRNAS and rng.random() < PENETRANCE:  # not every cell shows it
+            for c, kind in enumerate(sirna_signature(sirna), start=1):
+                img[c] += rng.uniform(0.6, 1.4) * _pattern(kind, cx, cy, r, xx, yy, rng)
     smooth = _smooth_noise(rng, size, 4) * batch["texture"]
     img = img * (batch["stain"] * plate_gain)[:, None, None] + smooth[None]
     img = batch["offset"][:, None, None] + batch["gain"][:, None, None] * img
@@ -178,21 +177,20 @@ def site_image(
     return np.clip(np.rint(img), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
-def _pattern(kind, cx, cy, r, xx, yy, d2, rng) -> np.ndarray:
-    """One cell's pattern, scaled to the same total intensity whatever its shape."""
-    if kind == 0:  # puncta: a few small dots inside the cell
-        p = np.zeros_like(xx)
-        for _ in range(5):
-            a, rad = rng.uniform(0, 2 * np.pi), r * rng.uniform(0, 0.8)
-            px, py = cx + rad * np.cos(a), cy + rad * np.sin(a)
-            p += np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * (0.12 * r + 0.35) ** 2))
-    elif kind == 1:  # a ring at the membrane
-        p = np.exp(-((np.sqrt(d2) - 1.1 * r) ** 2) / (2 * (0.15 * r + 0.3) ** 2))
-    elif kind == 2:  # one bright central spot
-        p = np.exp(-d2 / (2 * (0.3 * r) ** 2))
-    else:  # a diffuse halo well beyond the cell
-        p = np.exp(-d2 / (2 * (1.9 * r) ** 2))
-    return p * (40 * r * r / max(float(p.sum()), 1e-6))
+def _pattern(kind, cx, cy, r, xx, yy, rng) -> np.ndarray:
+    """One cell's pattern: 1 spot at the nucleus, 1 spot off it, 2 or 4 spots around it.
+    Each has the same total intensity and (the spots' widths chosen for it) about the same
+    sum of squares, so per-channel means and standard deviations hardly tell them apart:
+    where the spots sit, and how many, does."""
+    n, dist = ((1, 0.0), (1, 1.0), (2, 0.7), (4, 0.7))[kind]
+    sigma = 0.35 * r / np.sqrt(n)  # n spots of mass 1/n: energy n (1/n)^2 / sigma^2 stays put
+    p = np.zeros_like(xx)
+    a0 = rng.uniform(0, 2 * np.pi)
+    for k in range(n):
+        a = a0 + 2 * np.pi * k / n
+        px, py = cx + dist * r * np.cos(a), cy + dist * r * np.sin(a)
+        p += np.exp(-((xx - px) ** 2 + (yy - py) ** 2) / (2 * sigma**2))
+    return p * (PATTERN_MASS * r * r / max(float(p.sum()), 1e-6))
 
 
 def _smooth_noise(rng, size: int, cells: int) -> np.ndarray:
@@ -202,4 +200,4 @@ def _smooth_noise(rng, size: int, cells: int) -> np.ndarray:
     return np.asarray(img)
 
 
-__all__ = ["CHANNEL_PAIRS", "PATTERNS", "sirna_signature", "site_image", "synth_recursion"]
+__all__ = ["PATTERNS", "sirna_signature", "site_image", "synth_recursion"]

@@ -108,7 +108,7 @@ def _subset(column, rows: np.ndarray):
 class RecursionTask(Task):
     name = "recursion"
     metric_name = "accuracy"
-    defaults = {"epochs": 12, "arch": "resnet18", "size": 64, "bs": 32, "lr": 2e-3, "tta": 8}
+    defaults = {"epochs": 12, "arch": "resnet18", "size": 64, "bs": 16, "lr": 2e-3, "tta": 8}
     synth_n = 480  # training treatment wells of the embedded dataset (40 siRNAs x 12 experiments)
     Options = RecursionOptions
     truth_inputs = {"truth": "the answer key: id_code,sirna (or train.csv's columns)"}
