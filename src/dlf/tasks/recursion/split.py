@@ -36,9 +36,12 @@ def experiment_folds(
 
 
 def well_split(
-    well_of: np.ndarray, valid_share: float = 0.25, seed: int = 42
+    well_of: np.ndarray, valid_share: float = 0.25, seed: int = 42, by_site: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The leaky split, for comparison only: random wells (both sites of a well together)."""
+    """The leaky splits, for comparison only: random wells (both sites of a well together),
+    or with `by_site` random sites (a well's other site may be in training)."""
+    if by_site:
+        well_of = np.arange(len(well_of))
     wells = np.unique(well_of)
     chosen = np.random.default_rng(seed).permutation(wells)[: round(valid_share * len(wells))]
     valid = np.isin(well_of, chosen)

@@ -56,7 +56,7 @@ class RecursionOptions:
     arcface_m: float = 0.3  # ArcFace angular margin m, radians (the paper uses 0.5)
     cell_head: bool = False  # a second head predicting the cell type (an auxiliary loss)
     assignment: Literal["group", "plate", "off"] = "group"  # see postprocess.py
-    split: Literal["experiment", "well"] = "experiment"  # "well" leaks; for comparison only
+    split: Literal["experiment", "well", "site"] = "experiment"  # well, site: for comparison only
     folds: int = 3
     fold: int = 0
     pretrained: str | None = None  # a weights file for the backbone (never a download)
@@ -172,9 +172,10 @@ class RecursionTask(Task):
 
     def split(self, ctx: Context, train: Data) -> tuple[np.ndarray, np.ndarray]:
         o = ctx.opts
-        if o.split == "well":
-            train_idx, valid_idx = well_split(train.extra["well_of"], 1 / o.folds, ctx.cfg.seed)
-            how = "random wells (leaky: same experiments on both sides)"
+        if o.split in ("well", "site"):
+            train_idx, valid_idx = well_split(train.extra["well_of"], 1 / o.folds, ctx.cfg.seed,
+                                              by_site=o.split == "site")  # fmt: skip
+            how = f"random {o.split}s (leaky: same experiments on both sides)"
         else:
             train_idx, valid_idx = experiment_folds(train.extra["experiment"], o.folds, o.fold,
                                                     ctx.cfg.seed)  # fmt: skip
