@@ -231,8 +231,8 @@ class RecursionTask(Task):
             truth, pred = self._well_predictions(ctx, probs, well_info, mode, sirna)
             found[mode] = float((truth == pred).mean())
         ctx.log("validation well accuracy: " + ", ".join(
-            f"{f'assignment={m}'} {a:.4f}" for m, a in found.items()))  # fmt: skip
-        return {"assignment": ctx.opts.assignment}
+            f"assignment={m} {a:.4f}" for m, a in found.items()))  # fmt: skip
+        return {}  # nothing is fitted on validation: the plate groups come from training plates
 
     def score(self, ctx: Context, probs, targets, post: dict) -> float:
         sirna, _, well_info = targets
