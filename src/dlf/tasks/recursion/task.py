@@ -112,6 +112,11 @@ class RecursionTask(Task):
     synth_n = 480  # training treatment wells of the embedded dataset (40 siRNAs x 12 experiments)
     Options = RecursionOptions
     truth_inputs = {"truth": "the answer key: id_code,sirna (or train.csv's columns)"}
+    kaggle_slugs = ("recursion-cellular-image-classification",)  # /kaggle/input/<slug>/
+    # --recipe kaggle (on a dlf with recipes): sources in docs/tasks/recursion.md ("Kaggle recipe")
+    recipes = {"kaggle": {"arch": "efficientnet_b2", "size": 256, "bs": 32, "epochs": 30,
+                          "lr": 1e-3, "tta": 8,
+                          "options": {"normalize": "experiment", "assignment": "group"}}}  # fmt: skip
 
     def synth(self, folder: Path, n: int, seed: int) -> None:
         """About `n` training treatment wells: each of the 12 training experiments holds every
