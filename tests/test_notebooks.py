@@ -28,6 +28,7 @@ SMALL = {
     "oid": "N_ITEMS = 40\nEPOCHS = 1",
     "vrd": "N_ITEMS = 24\nEPOCHS = 1",
     "yt8m": "N_ITEMS = 24\nEPOCHS = 1",
+    "recursion": "N_ITEMS = 48\nEPOCHS = 1",
 }
 FAST = ["week1"]  # the default suite's subset (the others take minutes together)
 

@@ -20,6 +20,7 @@ TASKS = {
     "oid": "dlf.tasks.oid.task:OidTask",
     "yt8m": "dlf.tasks.yt8m.task:Yt8mTask",
     "vrd": "dlf.tasks.vrd.task:VrdTask",
+    "recursion": "dlf.tasks.recursion.task:RecursionTask",
 }
 
 
