@@ -24,11 +24,13 @@ import torch
 from torch import nn
 
 from dlf.core.errors import DlfError
-from dlf.data.resident import array_column, image_column, ragged_column
 from dlf.data.loaders import DataLoaders
+from dlf.data.resident import array_column, image_column, ragged_column
 from dlf.tasks.base import Context, Data
 from dlf.tasks.common import array_loaders
 from dlf.tasks.detection import DetectionTask
+from dlf.tasks.oid.predict import merge_passes
+from dlf.tasks.oid.predict import to_rows as det_rows
 from dlf.tasks.vrd.files import (
     IS,
     RELATIONSHIPS,
@@ -40,12 +42,10 @@ from dlf.tasks.vrd.files import (
     read_vrd,
     write_submission,
 )
-from dlf.tasks.oid.predict import merge_passes
-from dlf.tasks.oid.predict import to_rows as det_rows
 from dlf.tasks.vrd.metric import VrdResult, evaluate_vrd, vrd_score
-from dlf.tasks.vrd.prior import FrequencyPrior, fit_frequency_prior, prior_predictions, truth_boxes
 from dlf.tasks.vrd.model import VrdLoss, VrdModel
 from dlf.tasks.vrd.predict import merge_triplet_passes, rows_to_triplets, to_rows
+from dlf.tasks.vrd.prior import FrequencyPrior, fit_frequency_prior, prior_predictions, truth_boxes
 from dlf.tasks.vrd.synth import FILES, synth_vrd
 from dlf.train.tta import TTAMerge, undo_dihedral_boxes
 
