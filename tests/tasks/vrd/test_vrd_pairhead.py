@@ -42,7 +42,9 @@ def test_roi_align_padded_equals_roi_align():
     boxes = _random_boxes(g, 2, 6, 80.0)
     boxes[0, 0] = torch.tensor([-20.0, -15.0, 30.0, 90.0])  # partly outside the map
     got = roi_align_padded(features, boxes, 3, spatial_scale=1 / 8, sampling_ratio=2)
-    flat = torch.cat([torch.arange(2).repeat_interleave(6)[:, None].float(), boxes.reshape(-1, 4)], 1)
+    flat = torch.cat(
+        [torch.arange(2).repeat_interleave(6)[:, None].float(), boxes.reshape(-1, 4)], 1
+    )
     want = roi_align(features, flat, 3, spatial_scale=1 / 8, sampling_ratio=2, aligned=True)
     assert got.shape == (2, 6, 5, 3, 3)
     torch.testing.assert_close(got.reshape(12, 5, 3, 3), want, atol=1e-5, rtol=1e-5)
@@ -68,7 +70,12 @@ def _batch():
     labels = torch.tensor([[0, 1, 2, -1], [1, 0, -1, -1]])
     links = torch.tensor([[[0, 1, 1, -1], [0, 1, 8, -1], [2, 1, 2, -1], [1, 1, IS, 0]],
                           [[0, 1, 0, -1], [0, 0, IS, 1], [-1, -1, -1, -1], [-1, -1, -1, -1]]]).float()  # fmt: skip
-    return torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2)), boxes, labels, links
+    return (
+        torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(2)),
+        boxes,
+        labels,
+        links,
+    )
 
 
 def test_training_targets_and_pair_sampling_match_a_loop():
@@ -138,7 +145,9 @@ def test_inference_ranks_as_a_plain_loop_over_pairs():
                     want.append((float(scores[0, s] * scores[0, o] * prob[r]), s, o, r))
         for i in range(3):
             pr = prior[labels[0, i], N_CLASSES:, IS]
-            prob = torch.sigmoid(model.attribute(feats[:, i : i + 1], labels[:, i : i + 1], pr[None, None]))[0, 0]
+            prob = torch.sigmoid(
+                model.attribute(feats[:, i : i + 1], labels[:, i : i + 1], pr[None, None])
+            )[0, 0]
             for a in range(2):
                 if pr[a] > 0:
                     want.append((float(scores[0, i] * prob[a]), i, i, IS, a))

@@ -139,10 +139,10 @@ def roi_align_padded(
         mode="bilinear",
         padding_mode="border",
         align_corners=True,
-    ).reshape(n, c, m, output_size, s, output_size, s)
-    w = weight.reshape(n, 1, m, output_size, s, output_size, s)
-    binned = (sampled * w).sum(dim=(4, 6)) / (s * s)
-    return binned.permute(0, 2, 1, 3, 4)
+    )  # N x C x (M*out*s) x (out*s): each bin's s x s points are one s x s block
+    sampled = sampled * weight.reshape(n, 1, m * side, side)
+    binned = F.avg_pool2d(sampled, s)  # N x C x (M*out) x out, far faster than a strided sum
+    return binned.reshape(n, c, m, output_size, output_size).transpose(1, 2)
 
 
 def _sample_coords(

@@ -71,7 +71,9 @@ class BoxFeatures(nn.Module):
         self.proj = nn.Sequential(nn.Linear(channels * out * out, dim), nn.ReLU(inplace=True))
 
     def forward(self, level: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-        pooled = roi_align_padded(level, boxes, self.out, spatial_scale=1 / self.stride)
+        pooled = roi_align_padded(
+            level, boxes, self.out, spatial_scale=1 / self.stride, sampling_ratio=1
+        )
         return self.proj(pooled.flatten(2))
 
 

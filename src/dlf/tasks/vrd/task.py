@@ -251,10 +251,14 @@ class VrdTask(DetectionTask):
 
     # -- write the submission, and score one -----------------------------------------------
     def write(self, ctx: Context, test: Data, preds: list, post: dict, out: Path) -> Path:
+        """The model's submission at `out`, and beside it `<name>-prior-only.csv`: the
+        prior alone on the same detections, the baseline to compare it with."""
         triplets = self.triplets(ctx, preds, test.ids)
         write_submission(out, triplets)
-        ctx.log(f"{len(test)} test images, {len(triplets)} triplets "
-                f"(at most {ctx.opts.triplets} per image)")  # fmt: skip
+        baseline = out.with_name(f"{out.stem}-prior-only{out.suffix}")
+        write_submission(baseline, self.prior_triplets(ctx, preds, test.ids))
+        ctx.log(f"{len(test)} test images, {len(triplets)} triplets (at most {ctx.opts.triplets} "
+                f"per image); the prior alone on the same detections: {baseline}")  # fmt: skip
         return out
 
     def evaluate(self, pred: Path, truth: Path, truth_labels: Path) -> float:
