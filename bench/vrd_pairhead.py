@@ -133,7 +133,7 @@ def main() -> None:
             "per-pair loop": lambda: per_pair_loop(model, level, boxes, scores, labels),
             "prior only (prior_predictions)": lambda: prior_predictions(
                 image_boxes, freq, top=100, max_boxes=b
-            ),  # fmt: skip
+            ),
             "whole model, batch 16, per image": lambda: model(images),
             "detector alone, batch 16, per image": lambda: model.detector(images),
         }

@@ -73,7 +73,7 @@ def test_saved_prior_scores_as_the_fitted_prior(setup):
 def test_links_point_at_the_boxes_of_each_triplet(setup):
     # reference: the triplets riding along (read from the files, test above): each link's
     # subject and object boxes and classes are the triplet's, `is` links a box to itself
-    task, ctx, train, _ = setup
+    _, ctx, train, _ = setup
     idx = np.arange(len(train))
     boxes = train.columns["boxes"](idx).numpy() / ctx.cfg.size
     classes = train.columns["box_labels"](idx).numpy()
