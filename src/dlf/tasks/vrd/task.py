@@ -1,19 +1,20 @@
-"""Open Images 2019 Visual Relationship Detection as a dlf task, first version: the shared
-FCOS detector finds the boxes, the frequency prior turns them into triplets.
+"""Open Images 2019 Visual Relationship Detection as a dlf task: the shared FCOS detector
+finds the boxes, a pair head and an attribute head (model.py, pairhead.py) score the
+relationships between them, both trained in one run.
 
 The five parts: read (files.py: the VRD CSVs, with the allowed-triplets check naming the
 line of a bad training row), data (each image's distinct boxes among its triplets, class =
-LabelName1 / LabelName2 among the 57 VRD classes, attributes excluded; the image's truth
-triplets and verified labels ride along for the validation score), model and loss (the
-`oid` task's FCOS and FCOSLoss, imported), predict (the `oid` task's decoding, flip-TTA merge
-and per-image rows), post-processing (`prior_predictions`: every ordered pair of detected
-boxes with every allowed relationship scored score_i * score_j * P(r | classes), every box
-with every allowed attribute scored score_i * P(a | class, is), at most `triplets` per
-image), the metric (`vrd_score` on the validation images' truth) and the submission.
+LabelName1 / LabelName2 among the 57 VRD classes, attributes excluded; `links`: each
+triplet as indices into those boxes, so it follows them through the augmentation; the
+image's truth triplets and verified labels ride along for the validation score), model and
+loss (`VrdModel`: FCOS plus the heads, which read the truth boxes in training; `VrdLoss`),
+predict (the model ranks triplets itself; flip-TTA passes merged per triplet), the metric
+(`vrd_score` on the validation images' truth) and the submission (plus, beside it, the
+prior alone on the same detections).
 
-The prior is counted from the training file only (never the validation file) and saved in
-config.json as its non-zero entries, so `dlf predict` needs no training files. A learned
-pair head (visual features of both boxes and their union) is the next step.
+The prior is counted from the training file only (never the validation file), saved in
+config.json as its non-zero entries (so `dlf predict` needs no training files), and is
+both the heads' input feature and the baseline they are compared with.
 """
 
 from dataclasses import dataclass
