@@ -47,6 +47,7 @@ def test_roi_align_padded_equals_roi_align():
     )
     want = roi_align(features, flat, 3, spatial_scale=1 / 8, sampling_ratio=2, aligned=True)
     assert got.shape == (2, 6, 5, 3, 3)
+    assert roi_align_padded(features, boxes[:, :0], 3, 1 / 8).shape == (2, 0, 5, 3, 3)
     torch.testing.assert_close(got.reshape(12, 5, 3, 3), want, atol=1e-5, rtol=1e-5)
 
 
@@ -167,6 +168,11 @@ def test_forward_in_eval_mode_gives_padded_triplets_and_detections():
     out = model(torch.randn(2, 3, 64, 64))
     assert out.triplets.shape == (2, 9, 12) and out.detections.shape == (2, 5, 6)
     assert out.pair_logits is None
+    # an image whose boxes allow no relationship at all (class 3 with class 3): attributes only
+    level = torch.randn(1, 32, 8, 8)
+    boxes = torch.tensor([[[2.0, 2, 20, 20], [10, 10, 40, 50]]])
+    rows = model._image_triplets(level, boxes, torch.tensor([[0.9, 0.8]]), torch.tensor([[3, 3]]))
+    assert rows.shape == (1, 9, 12) and (rows[..., 0] == PAD).all()  # class 3 has no attribute
 
 
 def test_merge_triplet_passes_keeps_one_of_a_repeated_triplet():

@@ -119,6 +119,8 @@ def roi_align_padded(
         raise ValueError("roi_align_padded needs a fixed sampling_ratio > 0")
     n, c, height, width = features.shape
     m, s = boxes.shape[1], sampling_ratio
+    if m == 0:
+        return features.new_zeros(n, 0, c, output_size, output_size)
     flat = boxes.reshape(n * m, 4).to(features.dtype) * spatial_scale - 0.5
     x1, y1, x2, y2 = flat.unbind(-1)
     grid = torch.full_like(x1, s)

@@ -167,10 +167,13 @@ class VrdModel(nn.Module):
         grid = torch.arange(b, device=boxes.device)
         s_idx, o_idx = grid.repeat_interleave(b)[None], grid.repeat(b)[None]  # 1 x B*B
         prior = self.prior[cls[:, s_idx[0]], cls[:, o_idx[0]]]  # 1 x B*B x R
-        pair_p = torch.sigmoid(
-            self.relation(level, boxes, features, cls, s_idx, o_idx, prior).float()
-        )
         ok = valid[:, s_idx[0]] & valid[:, o_idx[0]] & (s_idx != o_idx)
+        # Only pairs that allow some relationship reach the head (most class pairs allow
+        # none); finding them is one sync per image, at inference only.
+        keep = torch.nonzero(ok[0] & self._pair_allowed(prior)[0].any(-1)).flatten()
+        pair_p = prior.new_zeros(prior.shape)
+        chosen = (s_idx[:, keep], o_idx[:, keep], prior[:, keep])
+        pair_p[:, keep] = torch.sigmoid(self.relation(level, boxes, features, cls, *chosen).float())
         pair_score = scores[:, s_idx[0], None] * scores[:, o_idx[0], None] * pair_p
         pair_score = torch.where(self._pair_allowed(prior) & ok[..., None], pair_score, 0.0)
         attr_prior = self.prior[cls][:, :, self.n_classes :, self.is_index]  # 1 x B x A
