@@ -153,11 +153,19 @@ class VrdModel(nn.Module):
         labels = torch.full((n, b), -1, dtype=torch.long, device=level.device)
         for k, (bx, sc, lb) in enumerate(dets):
             boxes[k, : len(sc)], scores[k, : len(sc)], labels[k, : len(sc)] = bx, sc, lb
-        rows = [self._image_triplets(level[k : k + 1], boxes[k : k + 1], scores[k : k + 1],
-                                     labels[k : k + 1]) for k in range(n)]  # fmt: skip
         detections = torch.cat([boxes, scores[..., None], labels[..., None].float()], -1)
         detections[..., 4] = torch.where(labels >= 0, scores, torch.full_like(scores, PAD))
-        return torch.cat(rows), detections
+        return self.rank_boxes(level, boxes, scores, labels), detections
+
+    @torch.no_grad()
+    def rank_boxes(self, level: torch.Tensor, boxes: torch.Tensor, scores: torch.Tensor,
+                   labels: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """The heads' ranked triplets (N x T x 12) for given boxes N x B x 4 (pixels), scores
+        and classes N x B (-1: none) on P3 `level` (`self.detector.pyramid(image)[0]`): the
+        detections at inference, or the truth's own boxes to score the heads alone."""
+        rows = [self._image_triplets(level[k : k + 1], boxes[k : k + 1], scores[k : k + 1],
+                                     labels[k : k + 1]) for k in range(len(boxes))]  # fmt: skip
+        return torch.cat(rows)
 
     def _image_triplets(self, level, boxes, scores, labels) -> torch.Tensor:
         """One image (leading dim 1; per image so the B*B union RoIs stay a few MB)."""
