@@ -70,7 +70,8 @@ class VrdOptions:
 class VrdTask(DetectionTask):
     name = "vrd"
     metric_name = "score"
-    defaults = {"epochs": 30, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 3e-3, "tta": 2}
+    # about 10 minutes of a quiet 2-core CPU on the embedded data (docs/tasks/vrd.md)
+    defaults = {"epochs": 8, "arch": "fcos_resnet18", "size": 128, "bs": 16, "lr": 3e-3, "tta": 2}
     synth_n = 600
     Options = VrdOptions
     truth_inputs = {
