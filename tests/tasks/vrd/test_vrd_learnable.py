@@ -24,7 +24,7 @@ def test_model_beats_the_prior_on_the_same_detections(tmp_path, monkeypatch):
     train(task, TrainConfig(task="vrd", data=str(data), out=str(run), seed=0), quiet=True)
     heads, prior_on_truth = heads_on_truth_boxes(run)
     print(f"validation, truth boxes: heads {heads.score:.4f}, prior {prior_on_truth.score:.4f}")
-    assert heads.score >= prior_on_truth.score + 0.15  # measured once: 0.9670 vs 0.6266
+    assert heads.score >= prior_on_truth.score + 0.15  # 8 epochs at 128 px: 0.9656 vs 0.6266
     predict(task, run, data, run / "submission.csv")
     truth = (data / "test-vrd.csv", data / "test-vrd-labels.csv")
     model = evaluate_vrd(run / "submission.csv", *truth)
@@ -32,5 +32,5 @@ def test_model_beats_the_prior_on_the_same_detections(tmp_path, monkeypatch):
     print(
         f"test score: model {model.score:.4f}, prior alone on the same detections {prior.score:.4f}"
     )
-    assert model.score >= prior.score + 0.01  # measured once: 0.0869 vs 0.0573
+    assert model.score >= prior.score + 0.05  # 8 epochs at 128 px: 0.2345 vs 0.1392
     assert model.map_relationships > prior.map_relationships
