@@ -1,5 +1,5 @@
-"""The synthetic VRD data takes pixels to read relationships (slow: the default training
-run). Reference: the frequency prior alone (prior.py, checked against its counts) on the
+"""The synthetic VRD data takes pixels to read relationships (slow: a training run,
+run B of docs/tasks/vrd.md). Reference: the frequency prior alone (prior.py, checked against its counts) on the
 same boxes, both scored by metric.py:
 
 - on the validation images' truth boxes, the trained heads score far above the prior;
@@ -21,7 +21,8 @@ def test_model_beats_the_prior_on_the_same_detections(tmp_path, monkeypatch):
     monkeypatch.setenv("DLF_HOME", str(tmp_path / "home"))
     task, data, run = VrdTask(), tmp_path / "data", tmp_path / "run"
     synth(task, data, task.synth_n, seed=0)
-    train(task, TrainConfig(task="vrd", data=str(data), out=str(run), seed=0), quiet=True)
+    cfg = TrainConfig(task="vrd", data=str(data), out=str(run), epochs=8, size=128, seed=0)
+    train(task, cfg, quiet=True)  # run B of docs/tasks/vrd.md
     heads, prior_on_truth = heads_on_truth_boxes(run)
     print(f"validation, truth boxes: heads {heads.score:.4f}, prior {prior_on_truth.score:.4f}")
     assert heads.score >= prior_on_truth.score + 0.15  # 8 epochs at 128 px: 0.9656 vs 0.6266
