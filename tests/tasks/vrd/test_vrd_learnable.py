@@ -1,6 +1,6 @@
-"""The synthetic VRD data takes pixels to read relationships (slow: a training run,
-run B of docs/tasks/vrd.md). Reference: the frequency prior alone (prior.py, checked against its counts) on the
-same boxes, both scored by metric.py:
+"""The synthetic VRD data takes pixels to read relationships (slow: a training run, run B
+of docs/tasks/vrd.md). Reference: the frequency prior alone (prior.py, checked against its
+counts) on the same boxes, both scored by metric.py:
 
 - on the validation images' truth boxes, the trained heads score far above the prior;
 - on the held-out test pictures, the model's submission scores above
