@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from dlf.tasks.base import Context, TrainConfig
-from dlf.tasks.vrd.files import read_allowed_triplets, read_image_labels, read_vrd
+from dlf.tasks.vrd.files import RELATIONSHIPS, read_allowed_triplets, read_image_labels, read_vrd
 from dlf.tasks.vrd.metric import vrd_score
 from dlf.tasks.vrd.prior import fit_frequency_prior, prior_predictions, truth_boxes
 from dlf.tasks.vrd.synth import FILES, synth_vrd
@@ -68,3 +68,28 @@ def test_saved_prior_scores_as_the_fitted_prior(setup):
     a = vrd_score(truth, labels, prior_predictions(boxes, fitted)).score
     b = vrd_score(truth, labels, prior_predictions(boxes, saved)).score
     assert a == pytest.approx(b) and a > 0.2
+
+
+def test_links_point_at_the_boxes_of_each_triplet(setup):
+    # reference: the triplets riding along (read from the files, test above): each link's
+    # subject and object boxes and classes are the triplet's, `is` links a box to itself
+    _, ctx, train, _ = setup
+    idx = np.arange(len(train))
+    boxes = train.columns["boxes"](idx).numpy() / ctx.cfg.size
+    classes = train.columns["box_labels"](idx).numpy()
+    links, triplets = train.columns["links"](idx).numpy(), train.columns["triplets"](idx).numpy()
+    n_classes = len(ctx.fitted["classes"])
+    checked = 0
+    for n in range(len(train)):
+        real = triplets[n][triplets[n][:, 0] >= 0]
+        assert (links[n][:, 0] >= 0).sum() == len(real)
+        for (i, j, r, a), t in zip(links[n][: len(real)], real):
+            assert r == t[2] and classes[n, i] == t[0]
+            assert np.allclose(boxes[n, i], t[3:7], atol=1e-5)
+            assert np.allclose(boxes[n, j], t[7:11], atol=1e-5)
+            if r == RELATIONSHIPS.index("is"):
+                assert i == j and a == t[1] - n_classes
+            else:
+                assert classes[n, j] == t[1] and a == -1
+            checked += 1
+    assert checked > 50

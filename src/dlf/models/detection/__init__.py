@@ -32,7 +32,7 @@ from dlf.models.detection.fcos import (
 )
 from dlf.models.detection.nms import batched_nms, nms, weighted_box_fusion
 from dlf.models.detection.points import fcos_points, grid_points, level_sizes
-from dlf.models.detection.roi import roi_align
+from dlf.models.detection.roi import roi_align, roi_align_padded
 from dlf.models.detection.targets import centerness_target, fcos_targets, size_ranges
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "ltrb_encode",
     "nms",
     "roi_align",
+    "roi_align_padded",
     "size_ranges",
     "weighted_box_fusion",
 ]

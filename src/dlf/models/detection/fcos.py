@@ -142,10 +142,19 @@ class FCOS(nn.Module):
         self.head = FCOSHead(fpn_channels, num_classes, len(self.strides), head_depth, prior_prob)
 
     def forward(self, x: torch.Tensor) -> FCOSOutput:
+        return self.detect(self.pyramid(x), x)
+
+    def pyramid(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The FPN levels P3, P4, P5 (and P6, P7), strides `self.strides`: what a second
+        head (a relationship head pooling box features, say) reads besides the detector."""
         features = self.backbone(x)
         pyramid = self.fpn([features[i] for i in self.feature_index])
         for i, conv in enumerate(self.extra):
             pyramid.append(conv(pyramid[-1] if i == 0 else F.relu(pyramid[-1])))
+        return pyramid
+
+    def detect(self, pyramid: list[torch.Tensor], x: torch.Tensor) -> FCOSOutput:
+        """The detection head on the pyramid of input `x`."""
         logits, ltrb, centerness = self.head(pyramid, self.strides)
         points, strides = grid_points([p.shape[-2:] for p in pyramid], self.strides, x.device)
         return FCOSOutput(logits, ltrb, centerness, points, strides)

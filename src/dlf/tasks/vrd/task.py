@@ -1,19 +1,20 @@
-"""Open Images 2019 Visual Relationship Detection as a dlf task, first version: the shared
-FCOS detector finds the boxes, the frequency prior turns them into triplets.
+"""Open Images 2019 Visual Relationship Detection as a dlf task: the shared FCOS detector
+finds the boxes, a pair head and an attribute head (model.py, pairhead.py) score the
+relationships between them, both trained in one run.
 
 The five parts: read (files.py: the VRD CSVs, with the allowed-triplets check naming the
 line of a bad training row), data (each image's distinct boxes among its triplets, class =
-LabelName1 / LabelName2 among the 57 VRD classes, attributes excluded; the image's truth
-triplets and verified labels ride along for the validation score), model and loss (the
-`oid` task's FCOS and FCOSLoss, imported), predict (the `oid` task's decoding, flip-TTA merge
-and per-image rows), post-processing (`prior_predictions`: every ordered pair of detected
-boxes with every allowed relationship scored score_i * score_j * P(r | classes), every box
-with every allowed attribute scored score_i * P(a | class, is), at most `triplets` per
-image), the metric (`vrd_score` on the validation images' truth) and the submission.
+LabelName1 / LabelName2 among the 57 VRD classes, attributes excluded; `links`: each
+triplet as indices into those boxes, so it follows them through the augmentation; the
+image's truth triplets and verified labels ride along for the validation score), model and
+loss (`VrdModel`: FCOS plus the heads, which read the truth boxes in training; `VrdLoss`),
+predict (the model ranks triplets itself; flip-TTA passes merged per triplet), the metric
+(`vrd_score` on the validation images' truth) and the submission (plus, beside it, the
+prior alone on the same detections).
 
-The prior is counted from the training file only (never the validation file) and saved in
-config.json as its non-zero entries, so `dlf predict` needs no training files. A learned
-pair head (visual features of both boxes and their union) is the next step.
+The prior is counted from the training file only (never the validation file), saved in
+config.json as its non-zero entries (so `dlf predict` needs no training files), and is
+both the heads' input feature and the baseline they are compared with.
 """
 
 from dataclasses import dataclass
@@ -21,12 +22,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from dlf.core.errors import DlfError
+from dlf.data.loaders import DataLoaders
 from dlf.data.resident import array_column, image_column, ragged_column
 from dlf.tasks.base import Context, Data
+from dlf.tasks.common import array_loaders
 from dlf.tasks.detection import DetectionTask
+from dlf.tasks.oid.predict import merge_passes
+from dlf.tasks.oid.predict import to_rows as det_rows
 from dlf.tasks.vrd.files import (
+    IS,
     RELATIONSHIPS,
     ImageLabels,
     Triplets,
@@ -37,8 +44,11 @@ from dlf.tasks.vrd.files import (
     write_submission,
 )
 from dlf.tasks.vrd.metric import VrdResult, evaluate_vrd, vrd_score
+from dlf.tasks.vrd.model import VrdLoss, VrdModel
+from dlf.tasks.vrd.predict import merge_triplet_passes, rows_to_triplets, to_rows
 from dlf.tasks.vrd.prior import FrequencyPrior, fit_frequency_prior, prior_predictions, truth_boxes
 from dlf.tasks.vrd.synth import FILES, synth_vrd
+from dlf.train.tta import TTAMerge, undo_dihedral_boxes
 
 
 @dataclass
@@ -47,10 +57,11 @@ class VrdOptions:
 
     pretrained: str | None = None  # a weights file for the backbone (never a download)
     score_floor: float = 0.05  # detections scoring less are dropped
-    top_k: int = 100  # detections kept per image after NMS
     nms_iou: float = 0.5  # per-class NMS, also where TTA passes meet
-    max_boxes: int = 30  # most confident detections per image that form pairs
-    triplets: int = 100  # triplets written per image (the best by prior score)
+    max_boxes: int = 20  # most confident detections per image that form pairs
+    pairs_per_image: int = 64  # truth-box pairs per training image in the heads' loss
+    relation_weight: float = 0.1  # the heads' loss relative to the detector's (1.0 cost detection)
+    triplets: int = 100  # triplets written per image (the best by score)
     skip_disallowed: bool = False  # drop (and count) training rows outside the allowed list
     fpn_channels: int = 128
     head_depth: int = 2
@@ -99,6 +110,7 @@ class VrdTask(DetectionTask):
                 [t for p in parts for t in p["triplets"]], -1, torch.float32, fixed=True
             ),
             "verified": array_column(np.concatenate([p["verified"] for p in parts])),
+            "links": ragged_column([t for p in parts for t in p["links"]], -1, torch.int64),
         }
         ids = [i for p in parts for i in p["ids"]]
         extra = {"origin": origin, "classes": classes, "labels": labels, "allowed": allowed,
@@ -124,19 +136,68 @@ class VrdTask(DetectionTask):
         return {"classes": train.extra["classes"], "labels": labels,
                 "display_names": [names[n] for n in labels], "prior": entries}  # fmt: skip
 
-    # -- from boxes to triplets, and the metric --------------------------------------------
+    # -- loaders, model, loss: the detector and the heads, trained together ---------------
+    def loaders(self, ctx: Context, train: Data, train_idx, valid_idx, sampler) -> DataLoaders:
+        """The model reads the truth boxes and their links too (the heads learn on them);
+        the loss reads the boxes, and the metric fields ride along for validation."""
+        train_dl, valid_dl = array_loaders(train.columns, train_idx, valid_idx, ctx.cfg.bs, sampler)
+        return DataLoaders(train_dl, valid_dl, batch_tfms=self.transforms(ctx),
+                           inputs=("image", "boxes", "box_labels", "links"),
+                           targets=("boxes", "box_labels", "triplets", "verified"))  # fmt: skip
+
+    def model(self, ctx: Context) -> nn.Module:
+        o = ctx.opts
+        return VrdModel(super().model(ctx), saved_prior(ctx.fitted).probs, len(ctx.fitted["classes"]),
+                        IS, ctx.cfg.size, score_floor=o.score_floor, nms_iou=o.nms_iou,
+                        max_boxes=o.max_boxes, triplets=o.triplets,
+                        pairs_per_image=o.pairs_per_image)  # fmt: skip
+
+    def loss(self, ctx: Context) -> nn.Module:
+        return VrdLoss(ctx.opts.relation_weight)
+
+    def activation(self, ctx: Context):
+        return lambda out: (out.triplets, out.detections)
+
+    def tta_merge(self, ctx: Context) -> TTAMerge:
+        def undo(out: tuple, k: int, h: int, w: int) -> tuple:
+            rows, dets = out
+            rows = torch.cat([rows[..., :4], undo_dihedral_boxes(rows[..., 4:8], k, h, w),
+                              undo_dihedral_boxes(rows[..., 8:12], k, h, w)], -1)  # fmt: skip
+            return rows, torch.cat([undo_dihedral_boxes(dets[..., :4], k, h, w), dets[..., 4:]], -1)
+
+        def merge(passes: list) -> tuple:
+            if len(passes) == 1:
+                return passes[0]
+            o = ctx.opts
+            return (merge_triplet_passes([p[0] for p in passes], o.nms_iou, o.triplets),
+                    merge_passes([p[1] for p in passes], o.nms_iou, o.max_boxes))  # fmt: skip
+
+        return TTAMerge(undo, merge)
+
+    def decode(self, ctx: Context):
+        """A batch -> per image (triplet rows, detection rows), boxes normalised."""
+        size = ctx.cfg.size
+        return lambda out: list(zip(to_rows(out[0], size), det_rows(out[1], size, size)))
+
+    # -- from rows to triplets, and the metric ---------------------------------------------
     def triplets(self, ctx: Context, preds: list, ids: list[str]) -> Triplets:
-        """Per-image detection rows (x1 y1 x2 y2 score class, normalised) -> the ranked
-        triplets the prior makes of them."""
+        """The model's ranked triplets (pair head and attribute head on the detections)."""
+        return rows_to_triplets([p[0] for p in preds], ids, ctx.fitted["labels"])
+
+    def prior_triplets(self, ctx: Context, preds: list, ids: list[str]) -> Triplets:
+        """The prior alone on the same detections: the baseline the heads must beat."""
         classes = ctx.fitted["classes"]
-        boxes = {i: (r[:, :4], [classes[int(c)] for c in r[:, 5]], r[:, 4])
-                 for i, r in zip(ids, preds)}  # fmt: skip
+        boxes = {i: (d[:, :4], [classes[int(c)] for c in d[:, 5]], d[:, 4])
+                 for i, (_, d) in zip(ids, preds)}  # fmt: skip
         return prior_predictions(boxes, saved_prior(ctx.fitted), top=ctx.opts.triplets,
                                  max_boxes=ctx.opts.max_boxes)  # fmt: skip
 
-    def _result(self, ctx: Context, preds: list | None, targets: tuple) -> VrdResult:
-        """vrd_score of the validation predictions; preds None: the prior on the truth's
-        own boxes (what a perfect detector would give the prior, its upper figure)."""
+    def _result(
+        self, ctx: Context, preds: list | None, targets: tuple, prior_only: bool = False
+    ) -> VrdResult:
+        """vrd_score on validation: the model's triplets; with prior_only the prior on the
+        same detections; preds None: the prior on the truth's own boxes (a perfect
+        detector: the upper figure of the detector + prior)."""
         ids = [f"{i:08d}" for i in range(len(targets[0]))]
         truth, labels = _truth(targets, ids, ctx.fitted["labels"])
         if preds is None:
@@ -144,51 +205,65 @@ class VrdTask(DetectionTask):
             boxes = {i: known.get(i, (np.zeros((0, 4)), [], np.zeros(0))) for i in ids}
             pred = prior_predictions(boxes, saved_prior(ctx.fitted), top=ctx.opts.triplets,
                                      max_boxes=ctx.opts.max_boxes)  # fmt: skip
+        elif prior_only:
+            pred = self.prior_triplets(ctx, preds, ids)
         else:
             pred = self.triplets(ctx, preds, ids)
         return vrd_score(truth, labels, pred)
 
     def fit_postprocess(self, ctx: Context, preds: list, targets: tuple) -> dict:
+        prior = self._result(ctx, preds, targets, prior_only=True).score
         upper = self._result(ctx, None, targets).score
-        ctx.log(f"validation score of the prior on the truth's own boxes (its upper figure): "
-                f"{upper:.4f}")  # fmt: skip
+        ctx.log(f"validation score of the prior alone on the same detections: {prior:.4f}; "
+                f"on the truth's own boxes (a perfect detector): {upper:.4f}")  # fmt: skip
         return {}
 
     def score(self, ctx: Context, preds: list, targets: tuple, post: dict) -> float:
         return float(self._result(ctx, preds, targets).score)
 
     def report(self, ctx: Context, train: Data, valid_idx, preds, targets, post: dict) -> dict:
-        result, upper = self._result(ctx, preds, targets), self._result(ctx, None, targets)
+        results = {"model (heads on detections)": self._result(ctx, preds, targets),
+                   "prior alone, same detections": self._result(ctx, preds, targets, prior_only=True),
+                   "prior alone, truth boxes": self._result(ctx, None, targets)}  # fmt: skip
+        model, prior, upper = results.values()
         names = ctx.fitted["display_names"]
         relations = targets[2][..., 2].numpy()
         table = [{"relationship": r, "truth triplets": int((relations == RELATIONSHIPS.index(r)).sum()),
-                  "AP relationships": ap, "AP phrases": result.ap_phrases[r],
+                  "AP relationships": ap, "AP phrases": model.ap_phrases[r],
+                  "AP (prior, same detections)": prior.ap_relationships[r],
                   "AP (prior on truth boxes)": upper.ap_relationships[r]}
-                 for r, ap in result.ap_relationships.items()]  # fmt: skip
-        parts = [{"": "detector + prior", "score": result.score, "mAP relationships": result.map_relationships,
-                  "Recall@50": result.recall50, "mAP phrases": result.map_phrases},
-                 {"": "prior on truth boxes", "score": upper.score, "mAP relationships": upper.map_relationships,
-                  "Recall@50": upper.recall50, "mAP phrases": upper.map_phrases}]  # fmt: skip
+                 for r, ap in model.ap_relationships.items()]  # fmt: skip
+        parts = [{"": k, "score": v.score, "mAP relationships": v.map_relationships,
+                  "Recall@50": v.recall50, "mAP phrases": v.map_phrases}
+                 for k, v in results.items()]  # fmt: skip
         size = ctx.cfg.size
         boxes, box_labels = targets[0], targets[1]
         samples = []
-        for j in range(min(8, len(preds))):
+        for j in range(min(12, len(preds))):
             true = [(*b.tolist(), names[int(c)]) for b, c in zip(boxes[j], box_labels[j]) if c >= 0]
-            rows = preds[j][preds[j][:, 4] >= 0.3]
-            pred = [(*(r[:4] * size).tolist(), f"{names[int(r[5])]} {r[4]:.2f}") for r in rows]
-            samples.append({"image": train.images[valid_idx[j]], "boxes": true, "pred_boxes": pred,
-                            "title": f"{len(true)} true, {len(pred)} predicted boxes >= 0.3"})  # fmt: skip
-        return {"samples": samples, "samples_heading": "Validation images: true boxes solid, detected "
-                "(score >= 0.3) dashed",
+            drawn = []
+            for k, row in enumerate(preds[j][0][:3]):  # the three best triplets, numbered
+                what = f"{k + 1}: {names[int(row[1])]} {RELATIONSHIPS[int(row[3])]} {names[int(row[2])]}"
+                drawn.append((*(row[4:8] * size).tolist(), f"{what} {row[0]:.2f}"))
+                if int(row[3]) != IS:
+                    drawn.append((*(row[8:12] * size).tolist(), f"{k + 1}: object"))
+            samples.append({"image": train.images[valid_idx[j]], "boxes": true, "pred_boxes": drawn,
+                            "title": f"{len(true)} true boxes; best 3 triplets"})  # fmt: skip
+        return {"samples": samples, "samples_heading": "Validation images: true boxes solid, the model's "
+                "three best triplets dashed (subject labelled with the triplet, object numbered)",
                 "tables": {"Validation score and its parts": parts,
                            "Average precision per relationship (validation)": table}}  # fmt: skip
 
     # -- write the submission, and score one -----------------------------------------------
     def write(self, ctx: Context, test: Data, preds: list, post: dict, out: Path) -> Path:
+        """The model's submission at `out`, and beside it `<name>-prior-only.csv`: the
+        prior alone on the same detections, the baseline to compare it with."""
         triplets = self.triplets(ctx, preds, test.ids)
         write_submission(out, triplets)
-        ctx.log(f"{len(test)} test images, {len(triplets)} triplets "
-                f"(at most {ctx.opts.triplets} per image)")  # fmt: skip
+        baseline = out.with_name(f"{out.stem}-prior-only{out.suffix}")
+        write_submission(baseline, self.prior_triplets(ctx, preds, test.ids))
+        ctx.log(f"{len(test)} test images, {len(triplets)} triplets (at most {ctx.opts.triplets} "
+                f"per image); the prior alone on the same detections: {baseline}")  # fmt: skip
         return out
 
     def evaluate(self, pred: Path, truth: Path, truth_labels: Path) -> float:
@@ -234,7 +309,7 @@ def _read_split(ctx: Context, source: str, labels: list[str], n_classes: int, al
                            "image or remove its rows")  # fmt: skip
     code = np.array([index[n] for n in table.label_names.tolist()], np.int64)
     per_image_boxes = truth_boxes(table)
-    boxes, triplets = [], []
+    boxes, triplets, links = [], [], []
     image_of = table.image_ids[table.image]
     for x in ids:
         box, names, _ = per_image_boxes.get(x, (np.zeros((0, 4)), [], None))
@@ -244,6 +319,8 @@ def _read_split(ctx: Context, source: str, labels: list[str], n_classes: int, al
                            "row, or LabelName2 of a row that is not 'is'); fix the row")  # fmt: skip
         boxes.append(np.column_stack([np.asarray(box, np.float64).reshape(-1, 4), cls]))
         mine = np.flatnonzero(image_of == x)
+        links.append(_links(box, cls, code[table.label1[mine]], code[table.label2[mine]],
+                            table.relation[mine], table.box1[mine], table.box2[mine], n_classes))  # fmt: skip
         triplets.append(np.column_stack([code[table.label1[mine]], code[table.label2[mine]],
                                          table.relation[mine], table.box1[mine], table.box2[mine]]
                                         ).astype(np.float32).reshape(-1, 11))  # fmt: skip
@@ -253,8 +330,25 @@ def _read_split(ctx: Context, source: str, labels: list[str], n_classes: int, al
         for x, label, c in zip(verified_rows.image, verified_rows.label, verified_rows.confidence):
             if label in index:
                 verified[where[x], index[label]] = int(c)
-    return {"ids": ids, "folder": folder, "boxes": boxes, "triplets": triplets,
+    return {"ids": ids, "folder": folder, "boxes": boxes, "triplets": triplets, "links": links,
             "verified": verified, "table": table}  # fmt: skip
+
+
+def _links(boxes, classes, label1, label2, relation, box1, box2, n_classes: int) -> np.ndarray:
+    """An image's triplets as rows (subject box index, object box index, relationship,
+    attribute index or -1) into its distinct boxes, so they follow the boxes through the
+    augmentation (an `is` row links a box to itself)."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+
+    def find(box: np.ndarray, label: int) -> int:
+        return int(np.flatnonzero((boxes == box).all(1) & (classes == label))[0])
+
+    rows = []
+    for a, b, r, p, q in zip(label1, label2, relation, box1, box2):
+        attribute = r == IS
+        rows.append((find(p, a), find(p, a) if attribute else find(q, b), r,
+                     b - n_classes if attribute else -1))  # fmt: skip
+    return np.asarray(rows, np.float32).reshape(-1, 4)
 
 
 def _truth(targets: tuple, ids: list[str], labels: list[str]) -> tuple[Triplets, ImageLabels]:
