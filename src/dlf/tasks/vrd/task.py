@@ -184,6 +184,12 @@ class VrdTask(DetectionTask):
         """The model's ranked triplets (pair head and attribute head on the detections)."""
         return rows_to_triplets([p[0] for p in preds], ids, ctx.fitted["labels"])
 
+    def valid_items(self, ctx: Context, train: Data, valid_idx, preds: list, targets, post: dict):
+        """The meetup board shows each validation image's detected boxes (the second part of
+        a prediction; its first is the ranked triplets), as for oid."""
+        detections = [d for _, d in preds]
+        return super().valid_items(ctx, train, valid_idx, detections, targets, post)
+
     def prior_triplets(self, ctx: Context, preds: list, ids: list[str]) -> Triplets:
         """The prior alone on the same detections: the baseline the heads must beat."""
         classes = ctx.fitted["classes"]
