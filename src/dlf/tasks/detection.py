@@ -2,7 +2,8 @@
 with the image by the batch transforms, decoding with per-class NMS, and flip TTA whose
 passes are merged rather than averaged. A detection task subclasses `DetectionTask` and adds
 its own data, loss wrapper, metric and submission; its `Options` must carry `pretrained`,
-`score_floor`, `top_k`, `nms_iou`, `fpn_channels` and `head_depth`."""
+`score_floor`, `nms_iou`, `fpn_channels` and `head_depth`, and `top_k` unless it replaces
+`activation` and `tta_merge` (vrd does: its model ranks triplets itself)."""
 
 import numpy as np
 import torch
@@ -35,6 +36,12 @@ class DetectionLoss(nn.Module):
 
 
 class DetectionTask(Task):
+    # one detector recipe for every detection task: the CPU default on the embedded data, and
+    # --recipe kaggle (FCOS's COCO setting; sources in docs/tasks/oid.md and vrd.md)
+    defaults = {"epochs": 30, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 3e-3, "tta": 2}
+    recipes = {"kaggle": {"arch": "fcos_resnet50", "size": 800, "bs": 16, "epochs": 12, "tta": 2,
+                          "options": {"fpn_channels": 256, "head_depth": 4}}}  # fmt: skip
+
     def cache(self, ctx: Context, paths: list, split: str) -> np.ndarray:
         """JPEGs read as a viewer shows them (EXIF orientation), stretched into the cache."""
         return build_cache(paths, ctx.data, split, ctx.cfg.size, read_oriented, "exif", ctx.log,

@@ -71,10 +71,6 @@ class VrdTask(DetectionTask):
     name = "vrd"
     metric_name = "score"
     kaggle_slugs = ("open-images-2019-visual-relationship",)  # /kaggle/input/<slug>/ in a kernel
-    defaults = {"epochs": 30, "arch": "fcos_resnet18", "size": 160, "bs": 16, "lr": 3e-3, "tta": 2}
-    # --recipe kaggle: sources in docs/tasks/vrd.md ("Kaggle recipe")
-    recipes = {"kaggle": {"arch": "fcos_resnet50", "size": 800, "bs": 16, "epochs": 12, "tta": 2,
-                          "options": {"fpn_channels": 256, "head_depth": 4}}}  # fmt: skip
     synth_n = 600
     Options = VrdOptions
     truth_inputs = {
